@@ -1,0 +1,138 @@
+"""`make data`: put the competition under data/raw/ and describe it in data/manifest.json.
+
+    DATA=auto     Kaggle when credentials exist, otherwise the embedded demo (says which and why)
+    DATA=kaggle   download with the Kaggle API into data/kaggle/ (archives in data/downloads/)
+    DATA=demo     synthesize the offline demo into data/demo/seed<S>-<N>spk/
+    DATA=<path>   use a folder in the Kaggle layout where it is, without copying it
+
+data/raw is a symbolic link to the chosen folder, so switching sources never deletes a
+download. The manifest records the source, the folder, clip counts and a fingerprint
+of the clips, which later stages use in their cache keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from competition import layout
+from competition.files import read_json, symlink_atomic, write_json
+from competition.kaggle_api import KaggleError, find_credentials
+
+DATA_DIR = Path("data")
+
+
+def raw_dir(data_dir: Path = DATA_DIR) -> Path:
+    return data_dir / "raw"
+
+
+def manifest_path(data_dir: Path = DATA_DIR) -> Path:
+    return data_dir / "manifest.json"
+
+
+def read_manifest(data_dir: Path = DATA_DIR) -> dict:
+    """The manifest of `make data`, or a LayoutError that says to run it."""
+    path = manifest_path(data_dir)
+    if not path.is_file() or not raw_dir(data_dir).exists():
+        raise layout.LayoutError(f"no data yet ({path} is missing): run `make data` first")
+    return read_json(path)
+
+
+def choose_source(source: str, log=print) -> str:
+    """Resolve DATA=auto to kaggle or demo, saying which and why."""
+    if source != "auto":
+        return source
+    try:
+        creds = find_credentials()
+    except KaggleError as e:
+        log(f"DATA=auto: Kaggle credentials look broken ({e}); using the embedded demo data")
+        return "demo"
+    if creds:
+        log(f"DATA=auto: found the {creds}; downloading the real competition (DATA=demo to stay offline)")
+        return "kaggle"
+    log("DATA=auto: no Kaggle credentials found, so using the embedded demo data "
+        "(synthesized speech, offline). For the real competition see README, 'Kaggle credentials'.")
+    return "demo"
+
+
+def make_manifest(source: str, root: Path, found: layout.Layout) -> dict:
+    return {
+        "source": source,
+        "root": str(root.resolve()),
+        "train_clips": found.train_clips,
+        "words": found.words,
+        "background": found.background,
+        "test_clips": found.test_clips,
+        "solution": str(found.solution.resolve()) if found.solution else None,
+        "fingerprint": layout.fingerprint(root),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def prepare(source: str = "auto", data_dir: Path = DATA_DIR, *, demo_seed: int = 0,
+            demo_speakers: int | None = None, client=None, log=print) -> dict:
+    """Make data/raw point at a verified Kaggle-layout folder; return the manifest."""
+    source = choose_source(source, log)
+    if source == "kaggle":
+        from competition.download import download_competition
+
+        root = data_dir / "kaggle"
+        found = download_competition(root, data_dir / "downloads", client=client, log=log)
+    elif source == "demo":
+        from competition import demo
+
+        speakers = demo_speakers or demo.DEFAULT_SPEAKERS
+        root = data_dir / "demo" / f"seed{demo_seed}-{speakers}spk"
+        if not root.is_dir():
+            log(f"building the demo data in {root} (seed {demo_seed}, {speakers} speakers) ...")
+            demo.build_demo(root, seed=demo_seed, speakers=speakers)
+        found = layout.verify(root, all_words=True)
+    else:
+        root = Path(source).expanduser()
+        found = layout.verify(root, all_words=False)
+        missing = [w for w in layout.WORDS if w not in found.words]
+        if missing:
+            log(f"note: {root} lacks {len(missing)} of the 30 Kaggle words ({', '.join(missing)}); using it anyway")
+        source = "local"
+    root = root.resolve()
+    manifest = make_manifest(source, root, found)
+    old = read_json(manifest_path(data_dir)) if manifest_path(data_dir).is_file() else None
+    if old and old.get("root") == manifest["root"] and old.get("fingerprint") == manifest["fingerprint"] \
+            and raw_dir(data_dir).resolve() == root:
+        log(f"data/raw already is {root} ({found.train_clips} train clips, {found.test_clips} test clips); nothing to do")
+        return old
+    symlink_atomic(os.path.relpath(root, data_dir.resolve()) if root.is_relative_to(data_dir.resolve()) else root,
+                   raw_dir(data_dir))
+    write_json(manifest_path(data_dir), manifest)
+    log(f"data/raw -> {root}: {found.train_clips} train clips in {len(found.words)} words, "
+        f"{len(found.background)} background recordings, {found.test_clips} test clips"
+        + (", answer key test_solution.csv" if found.solution else ""))
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", default=os.environ.get("DATA", "auto"),
+                        help="auto | kaggle | demo | a folder in the Kaggle layout (default: auto)")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--demo-seed", type=int, default=0)
+    parser.add_argument("--demo-speakers", type=int, default=None,
+                        help="train speakers of the demo data (its size)")
+    args = parser.parse_args(argv)
+    try:
+        prepare(args.source, args.data_dir, demo_seed=args.demo_seed, demo_speakers=args.demo_speakers)
+    except (KaggleError, layout.LayoutError) as e:
+        print(f"make data: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("make data: interrupted; nothing half-written was kept, rerun to continue", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The Kaggle data layout, and checking that a folder follows it.
+
+    <root>/train/audio/<word>/<speaker>_nohash_<n>.wav
+    <root>/train/audio/_background_noise_/*.wav
+    <root>/test/audio/clip_<id>.wav
+    <root>/test_solution.csv            optional answer key (demo and dev data have one)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from competition.labels import BACKGROUND_DIR, COMMANDS, WORDS, is_word_folder
+
+SPEAKER_RE = re.compile(r"^(?P<speaker>[0-9a-zA-Z]+)_nohash_(?P<n>\d+)\.wav$")
+
+
+class LayoutError(Exception):
+    """A data folder that is not in the Kaggle layout; the message says what is missing."""
+
+
+@dataclass
+class Layout:
+    """What a data folder holds: clip counts per word, noise files, test clips."""
+
+    root: Path
+    words: dict[str, int] = field(default_factory=dict)
+    background: list[str] = field(default_factory=list)
+    test_clips: int = 0
+    solution: Path | None = None
+
+    @property
+    def train_clips(self) -> int:
+        return sum(self.words.values())
+
+
+def train_dir(root: Path) -> Path:
+    return Path(root) / "train" / "audio"
+
+
+def test_dir(root: Path) -> Path:
+    return Path(root) / "test" / "audio"
+
+
+def speaker_of(fname: str) -> str:
+    """The speaker hash of a train file name (`<speaker>_nohash_<n>.wav`); the stem otherwise."""
+    m = SPEAKER_RE.match(os.path.basename(fname))
+    return m["speaker"] if m else Path(fname).stem
+
+
+def _count_wavs(folder: Path) -> int:
+    with os.scandir(folder) as it:
+        return sum(1 for e in it if e.name.endswith(".wav") and e.is_file())
+
+
+def scan(root: str | os.PathLike) -> Layout:
+    """Count what a folder holds, without judging it."""
+    root = Path(root)
+    layout = Layout(root=root)
+    tdir = train_dir(root)
+    if tdir.is_dir():
+        for e in sorted(os.scandir(tdir), key=lambda e: e.name):
+            if e.is_dir() and is_word_folder(e.name):
+                layout.words[e.name] = _count_wavs(Path(e.path))
+        bdir = tdir / BACKGROUND_DIR
+        if bdir.is_dir():
+            layout.background = sorted(p.name for p in bdir.glob("*.wav"))
+    if test_dir(root).is_dir():
+        layout.test_clips = _count_wavs(test_dir(root))
+    if (root / "test_solution.csv").is_file():
+        layout.solution = root / "test_solution.csv"
+    return layout
+
+
+def problems(layout: Layout, *, all_words: bool = True) -> list[str]:
+    """What is missing from a Kaggle-layout folder, one phrase each; empty when it is complete.
+
+    `all_words`: require all 30 Kaggle word folders (a download must have them); otherwise
+    only the 10 commands and some other word (a local subset such as the dev data).
+    """
+    out: list[str] = []
+    root = layout.root
+    if not train_dir(root).is_dir():
+        out.append(f"no train/audio/ folder under {root}")
+    else:
+        needed = WORDS if all_words else COMMANDS
+        missing = [w for w in needed if layout.words.get(w, 0) == 0]
+        if missing:
+            out.append(f"{len(missing)} word folder(s) missing or empty in train/audio/: {', '.join(missing)}")
+        if not all_words and not any(n for w, n in layout.words.items() if w not in COMMANDS):
+            out.append("no non-command word folder in train/audio/ (needed for the `unknown` label)")
+        if not layout.background:
+            out.append(f"no .wav files in train/audio/{BACKGROUND_DIR}/ (needed for `silence`)")
+    if layout.test_clips == 0:
+        out.append(f"no test clips in {test_dir(root)} (expected clip_<id>.wav files)")
+    return out
+
+
+def verify(root: str | os.PathLike, *, all_words: bool = True) -> Layout:
+    """Scan `root` and raise LayoutError naming everything missing, or return its Layout."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LayoutError(f"data folder {root} does not exist")
+    layout = scan(root)
+    found = problems(layout, all_words=all_words)
+    if found:
+        raise LayoutError(
+            f"{root} is not in the Kaggle layout: " + "; ".join(found)
+            + ". Expected train/audio/<word>/*.wav, train/audio/_background_noise_/*.wav and test/audio/clip_*.wav"
+        )
+    return layout
+
+
+def fingerprint(root: str | os.PathLike) -> str:
+    """A hash of every clip's relative path and size under train/ and test/: cheap, and it
+    changes when clips are added, removed or replaced by ones of another length."""
+    h = hashlib.sha256()
+    for sub in (train_dir(root), test_dir(root)):
+        for dirpath, dirnames, filenames in os.walk(sub):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.endswith(".wav"):
+                    p = os.path.join(dirpath, name)
+                    h.update(f"{os.path.relpath(p, root)}:{os.path.getsize(p)}\n".encode())
+    return h.hexdigest()[:16]
