@@ -16,6 +16,12 @@ STAMP := $(VENV)/.installed-$(TF)
 DATA ?= auto
 DEMO_SEED ?= 0
 DEMO_SPEAKERS ?=
+# Feature settings (FeatureSettings fields) and folds; unset = defaults.
+N_MELS ?=
+N_FOLDS ?=
+FOLD_SEED ?=
+FEATURE_ARGS = $(if $(N_MELS),--n-mels $(N_MELS))
+FOLD_ARGS = $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(FOLD_SEED),--fold-seed $(FOLD_SEED))
 
 # --- setup -----------------------------------------------------------------
 
@@ -38,6 +44,21 @@ venv: $(STAMP) ## Create .venv/ and install the dependencies (automatic for ever
 data: $(STAMP) ## Put the competition in data/raw/ (DATA=auto|kaggle|demo|<folder>; DEMO_SEED, DEMO_SPEAKERS)
 	$(PYTHON) -m competition.data --source "$(DATA)" --demo-seed $(DEMO_SEED) \
 		$(if $(DEMO_SPEAKERS),--demo-speakers $(DEMO_SPEAKERS))
+
+.PHONY: features
+features: $(STAMP) ## Cache log-mel spectrograms of data/raw/ and make the CV folds (N_MELS, N_FOLDS, ...)
+	$(PYTHON) -m competition.features $(FEATURE_ARGS)
+	$(PYTHON) -m folds.make_folds $(FEATURE_ARGS) $(FOLD_ARGS)
+
+.PHONY: folds
+folds: $(STAMP) ## Make the speaker-grouped, label-stratified CV folds (N_FOLDS, FOLD_SEED)
+	$(PYTHON) -m folds.make_folds $(FEATURE_ARGS) $(FOLD_ARGS)
+
+# --- benchmarks (print figures; see README) ---------------------------------
+
+.PHONY: bench-features
+bench-features: $(STAMP) ## Time the feature cache against the naive librosa loop (BENCH_CLIPS)
+	$(PYTHON) -m benchmarks.bench_features $(if $(BENCH_CLIPS),--clips $(BENCH_CLIPS))
 
 # --- quality ---------------------------------------------------------------
 

@@ -7,11 +7,12 @@ float32 mono at 16 kHz, exactly one second long, whatever the file held.
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
+import struct
 
 import numpy as np
 import soundfile as sf
+
+from competition.files import atomic_path
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = SAMPLE_RATE  # one second
@@ -44,11 +45,49 @@ def fit_length(y: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
     return np.pad(y, (before, n - len(y) - before))
 
 
+def _parse_pcm16(blob: bytes, sr: int) -> np.ndarray | None:
+    """The samples of a canonical 16-bit mono PCM WAV at `sr` Hz, or None for anything else.
+
+    Every Speech Commands clip is such a file; parsing it here is about 4x faster than
+    libsndfile's general reader, which is what the feature cache spends its time on.
+    Anything unusual (other formats, rates, odd chunks, no samples) goes to libsndfile.
+    """
+    if len(blob) < 44 or blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
+        return None
+    pos, fmt = 12, None
+    while pos + 8 <= len(blob):
+        chunk, size = blob[pos : pos + 4], struct.unpack_from("<I", blob, pos + 4)[0]
+        if chunk == b"fmt ":
+            if size < 16:
+                return None
+            fmt = struct.unpack_from("<HHIIHH", blob, pos + 8)
+        elif chunk == b"data":
+            # format tag 1 (PCM), 1 channel, the wanted rate, 16 bits per sample
+            if fmt is None or (fmt[0], fmt[1], fmt[2], fmt[5]) != (1, 1, sr, 16):
+                return None
+            n = min(size, len(blob) - pos - 8) // 2  # a truncated data chunk: what is there
+            if n == 0:
+                return None
+            pcm = np.frombuffer(blob, dtype="<i2", count=n, offset=pos + 8)
+            return pcm.astype(np.float32) * np.float32(1 / 32768)
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def read_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
     """A whole file as float32 mono at `sr` Hz in [-1, 1], any length.
 
     Raises AudioError for an empty, truncated or non-audio file.
     """
+    try:
+        with open(path, "rb") as f:
+            blob = f.read(1 << 20)
+        if len(blob) < (1 << 20):  # small enough to parse here; longer files go to libsndfile
+            fast = _parse_pcm16(blob, sr)
+            if fast is not None:
+                return fast
+    except OSError as e:
+        raise AudioError(path, f"cannot open ({e.strerror or e})") from None
     try:
         if os.path.getsize(path) == 0:
             raise AudioError(path, "empty file (0 bytes)")
@@ -78,13 +117,6 @@ def read_clip(path: str | os.PathLike, sr: int = SAMPLE_RATE) -> np.ndarray:
 
 def write_wav(path: str | os.PathLike, y: np.ndarray, sr: int = SAMPLE_RATE) -> None:
     """Write float audio in [-1, 1] as 16-bit PCM, atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    # atomic_path also gives the file the usual permissions (mkstemp alone makes it 0600)
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

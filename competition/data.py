@@ -41,10 +41,13 @@ def read_manifest(data_dir: Path = DATA_DIR) -> dict:
     return read_json(path)
 
 
-def choose_source(source: str, log=print) -> str:
+def choose_source(source: str, log=print, data_dir: Path = DATA_DIR) -> str:
     """Resolve DATA=auto to kaggle or demo, saying which and why."""
     if source != "auto":
         return source
+    if (data_dir / "kaggle").is_dir():
+        log(f"DATA=auto: {data_dir / 'kaggle'} holds a finished download; using it")
+        return "kaggle"
     try:
         creds = find_credentials()
     except KaggleError as e:
@@ -75,7 +78,7 @@ def make_manifest(source: str, root: Path, found: layout.Layout) -> dict:
 def prepare(source: str = "auto", data_dir: Path = DATA_DIR, *, demo_seed: int = 0,
             demo_speakers: int | None = None, client=None, log=print) -> dict:
     """Make data/raw point at a verified Kaggle-layout folder; return the manifest."""
-    source = choose_source(source, log)
+    source = choose_source(source, log, data_dir)
     if source == "kaggle":
         from competition.download import download_competition
 

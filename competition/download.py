@@ -64,7 +64,7 @@ def _py7zr():
 def check_7z(archive: Path) -> None:
     """Read the archive's listing and link targets; raise before anything is extracted."""
     py7zr = _py7zr()
-    import py7zr.io
+    from py7zr.io import BytesIOFactory
 
     try:
         with py7zr.SevenZipFile(archive) as z:
@@ -75,7 +75,7 @@ def check_7z(archive: Path) -> None:
             if links:
                 scratch = archive.parent / f".{archive.name}.links.tmp"
                 try:
-                    factory = py7zr.io.BytesIOFactory(1 << 16)
+                    factory = BytesIOFactory(1 << 16)
                     z.extract(path=scratch, targets=links, factory=factory)
                     for key, bio in factory.products.items():
                         name = os.path.relpath(key, scratch)
@@ -101,7 +101,7 @@ def extract_7z(archive: Path, dest: Path, *, use_7z: bool | None = None) -> None
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 lines = [x for x in (proc.stderr + proc.stdout).splitlines() if "ERROR" in x.upper()]
-                raise CorruptArchiveError(f"{archive}: 7z failed ({(lines or ['exit code %d' % proc.returncode])[0].strip()})")
+                raise CorruptArchiveError(f"{archive}: 7z failed ({(lines or [f'exit code {proc.returncode}'])[0].strip()})")
         else:
             with _py7zr().SevenZipFile(archive) as z:
                 z.extractall(path=dest)
@@ -126,7 +126,8 @@ def unwrap_zip(path: Path) -> Path:
         with z.open(names[0]) as src, open(tmp, "wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
         os.replace(tmp, inner)
-    path.unlink()
+    if inner != path:  # a zip served under the inner file's own name was just replaced by it
+        path.unlink()
     return inner
 
 

@@ -150,7 +150,9 @@ def kaggle_errors(action: str, creds: Credentials | None) -> Iterator[None]:
         elif code == 404:
             msg = f"{action}: Kaggle answered 404 Not Found for {COMPETITION}"
         else:
-            detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            # redact before cutting: a secret cut in half would no longer be recognised
+            text = redact(str(e), creds).strip()
+            detail = text.splitlines()[0][:200] if text else type(e).__name__
             msg = f"{action} failed ({type(e).__name__}: {detail}); check the network and rerun, a download resumes"
         raise KaggleError(redact(msg, creds)) from None
 

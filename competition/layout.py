@@ -17,6 +17,8 @@ from pathlib import Path
 from competition.labels import BACKGROUND_DIR, COMMANDS, WORDS, is_word_folder
 
 SPEAKER_RE = re.compile(r"^(?P<speaker>[0-9a-zA-Z]+)_nohash_(?P<n>\d+)\.wav$")
+EXPECTED = (f"Expected train/audio/<word>/*.wav, train/audio/{BACKGROUND_DIR}/*.wav "
+            "and test/audio/clip_*.wav")
 
 
 class LayoutError(Exception):
@@ -104,13 +106,12 @@ def verify(root: str | os.PathLike, *, all_words: bool = True) -> Layout:
     """Scan `root` and raise LayoutError naming everything missing, or return its Layout."""
     root = Path(root)
     if not root.is_dir():
-        raise LayoutError(f"data folder {root} does not exist")
+        raise LayoutError(f"data folder {root} does not exist. {EXPECTED}")
     layout = scan(root)
     found = problems(layout, all_words=all_words)
     if found:
         raise LayoutError(
-            f"{root} is not in the Kaggle layout: " + "; ".join(found)
-            + ". Expected train/audio/<word>/*.wav, train/audio/_background_noise_/*.wav and test/audio/clip_*.wav"
+            f"{root} is not in the Kaggle layout: " + "; ".join(found) + f". {EXPECTED}"
         )
     return layout
 

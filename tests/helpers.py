@@ -1,0 +1,91 @@
+"""Small builders shared by the tests: Kaggle-layout folders of noise clips, the two
+Kaggle archives made from them, and a stand-in for the Kaggle client."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from competition.audio import SAMPLE_RATE, write_wav
+from competition.labels import BACKGROUND_DIR, WORDS
+
+
+def write_noise(path: Path, seconds: float, rng: np.random.Generator) -> Path:
+    """A clip of quiet uniform noise, `seconds` long, as 16-bit PCM at 16 kHz."""
+    n = max(1, int(seconds * SAMPLE_RATE))
+    write_wav(path, rng.uniform(-0.1, 0.1, n).astype(np.float32))
+    return path
+
+
+def make_kaggle_tree(root: Path, *, words: Iterable[str] = WORDS, seed: int = 0,
+                     test_clips: int = 3, background: int = 1) -> Path:
+    """A folder in the Kaggle layout: 1-2 clips of 0.1-1 s noise per word folder,
+    `background` noise files and `test_clips` test clips. Returns `root`."""
+    rng = np.random.default_rng(seed)
+    audio = root / "train" / "audio"
+    for i, word in enumerate(words):
+        for n in range(int(rng.integers(1, 3))):
+            write_noise(audio / word / f"{i:04x}beef_nohash_{n}.wav", rng.uniform(0.1, 1.0), rng)
+    for n in range(background):
+        write_noise(audio / BACKGROUND_DIR / f"noise_{n}.wav", 1.5, rng)
+    for n in range(test_clips):
+        write_noise(root / "test" / "audio" / f"clip_{n:09x}.wav", 1.0, rng)
+    return root
+
+
+def make_archives(tree: Path, out_dir: Path) -> dict[str, Path]:
+    """train.7z holding train/audio/... and test.7z holding test/audio/..., as Kaggle serves them."""
+    import py7zr
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    archives = {}
+    for part in ("train", "test"):
+        path = out_dir / f"{part}.7z"
+        with py7zr.SevenZipFile(path, "w") as z:
+            z.writeall(tree / part, arcname=part)
+        archives[path.name] = path
+    return archives
+
+
+def make_unsafe_archive(path: Path, members: dict[str, bytes], monkeypatch) -> Path:
+    """A 7z archive whose member names py7zr would normally refuse to write (`../x`, `/x`)."""
+    import py7zr
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with monkeypatch.context() as m:
+        m.setattr(py7zr.py7zr, "check_archive_path", lambda arcname: True)
+        with py7zr.SevenZipFile(path, "w") as z:
+            for name, data in members.items():
+                z.writestr(data, name)
+    return path
+
+
+class StandinClient:
+    """A `KaggleClient` that serves local archives instead of reaching Kaggle.
+
+    `archives` maps a Kaggle file name to a local file; `error` (an exception) is raised
+    by every download instead. `calls` records each requested file name.
+    """
+
+    def __init__(self, archives: dict[str, Path] | None = None, error: BaseException | None = None):
+        self.archives = archives or {}
+        self.error = error
+        self.calls: list[str] = []
+
+    def download(self, file_name: str, dest_dir: Path) -> Path:
+        self.calls.append(file_name)
+        if self.error is not None:
+            raise self.error
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy2(self.archives[file_name], dest_dir / file_name))
+
+    def submit(self, path: Path, message: str) -> str | None:
+        raise AssertionError("the tests never submit")
+
+
+def tree_files(root: Path) -> set[str]:
+    """Every path under `root` (files, folders, links), relative, as POSIX strings."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}

@@ -1,0 +1,538 @@
+"""Downloading and extracting the competition through a stand-in Kaggle client, credential
+discovery, error translation, and that no secret ever leaves `competition.kaggle_api`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+from helpers import (
+    StandinClient,
+    make_archives,
+    make_kaggle_tree,
+    make_unsafe_archive,
+    tree_files,
+)
+
+import competition
+from competition import data, kaggle_api, layout
+from competition.download import (
+    CorruptArchiveError,
+    UnsafeArchiveError,
+    check_member_name,
+    download_competition,
+    extract_7z,
+)
+from competition.kaggle_api import Credentials, KaggleError, find_credentials, require_credentials
+from competition.labels import WORDS
+
+pytestmark = pytest.mark.usefixtures("kaggle_env")
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "KGAT_s3cr3t0ken5ecret9f8e7d6c5b4a"  # distinctive: any leak shows up in a substring test
+SEVEN_ZIP = shutil.which("7z") or shutil.which("7za") or shutil.which("7zz")
+needs_7z = pytest.mark.skipif(
+    SEVEN_ZIP is None,
+    reason="no 7z/7za/7zz program on PATH (Debian: apt-get install 7zip); py7zr covers extraction",
+)
+EXTRACTORS = [pytest.param(False, id="py7zr"), pytest.param(True, id="7z", marks=needs_7z)]
+
+
+@pytest.fixture(scope="module")
+def kaggle_tree(tmp_path_factory) -> Path:
+    """What Kaggle's archives hold once extracted: all 30 words, noise, 3 test clips."""
+    return make_kaggle_tree(tmp_path_factory.mktemp("kaggle-tree"))
+
+
+@pytest.fixture(scope="module")
+def archives(kaggle_tree, tmp_path_factory) -> dict[str, Path]:
+    return make_archives(kaggle_tree, tmp_path_factory.mktemp("kaggle-archives"))
+
+
+@pytest.fixture
+def token(monkeypatch) -> str:
+    monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
+    return TOKEN
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files or folders (`.<name>.*.tmp`, `.links.tmp`) anywhere under `folder`."""
+    return sorted(p.name for p in folder.rglob(".*") if p.name.endswith(".tmp"))
+
+
+def outside_files(tmp_path: Path, name: str = "evil.wav") -> list[Path]:
+    return list(tmp_path.rglob(name))
+
+
+# --- a download that works -------------------------------------------------
+
+
+@pytest.mark.parametrize("use_7z", EXTRACTORS)
+def test_download_competition_extracts_a_verified_layout(tmp_path, archives, kaggle_tree, token, use_7z):
+    client = StandinClient(archives)
+    dest = tmp_path / "data" / "kaggle"
+    found = download_competition(dest, tmp_path / "data" / "downloads", client=client,
+                                 use_7z=use_7z, log=lambda _: None)
+    assert client.calls == ["train.7z", "test.7z"]
+    assert sorted(found.words) == sorted(WORDS)
+    assert found.train_clips == len(list((kaggle_tree / "train" / "audio").glob("[!_]*/*.wav")))
+    assert found.background == ["noise_0.wav"]
+    assert found.test_clips == 3
+    assert tree_files(dest) == tree_files(kaggle_tree)
+    assert leftovers(tmp_path / "data") == []
+
+
+def test_prepare_kaggle_links_raw_writes_manifest_and_a_rerun_does_nothing(tmp_path, archives, token):
+    data_dir = tmp_path / "data"
+    logs: list[str] = []
+    client = StandinClient(archives)
+    manifest = data.prepare("kaggle", data_dir, client=client, log=logs.append)
+
+    assert sorted(os.listdir(data_dir)) == ["downloads", "kaggle", "manifest.json", "raw"]
+    assert sorted(os.listdir(data_dir / "downloads")) == ["test.7z", "train.7z"]
+    raw = data_dir / "raw"
+    assert raw.is_symlink() and os.readlink(raw) == "kaggle"  # relative: the data dir can move
+    assert raw.resolve() == (data_dir / "kaggle").resolve()
+    assert json.loads((data_dir / "manifest.json").read_text()) == manifest
+    assert manifest["source"] == "kaggle"
+    assert manifest["root"] == str((data_dir / "kaggle").resolve())
+    assert len(manifest["words"]) == 30 and manifest["test_clips"] == 3
+    assert manifest["train_clips"] == sum(manifest["words"].values()) > 30
+    assert manifest["background"] == ["noise_0.wav"]
+    assert manifest["fingerprint"] == layout.fingerprint(data_dir / "kaggle")
+    assert data.read_manifest(data_dir) == manifest
+
+    before = (data_dir / "manifest.json").read_bytes()
+    logs.clear()
+    again = StandinClient(archives)
+    assert data.prepare("kaggle", data_dir, client=again, log=logs.append) == manifest
+    assert again.calls == []
+    assert (data_dir / "manifest.json").read_bytes() == before
+    assert any("nothing to do" in line for line in logs)
+    assert sorted(os.listdir(data_dir)) == ["downloads", "kaggle", "manifest.json", "raw"]
+
+
+def test_temporary_folders_of_a_killed_run_are_removed(tmp_path, archives, token):
+    stale = tmp_path / "data" / ".kaggle.k1ll3d.tmp"
+    (stale / "train" / "audio").mkdir(parents=True)
+    download_competition(tmp_path / "data" / "kaggle", tmp_path / "data" / "downloads",
+                         client=StandinClient(archives), log=lambda _: None)
+    assert not stale.exists() and leftovers(tmp_path / "data") == []
+
+
+def test_rerun_of_a_finished_download_needs_no_credentials(tmp_path, archives, token, monkeypatch):
+    data_dir = tmp_path / "data"
+    data.prepare("kaggle", data_dir, client=StandinClient(archives), log=lambda _: None)
+    monkeypatch.delenv("KAGGLE_API_TOKEN")
+    again = StandinClient(archives)
+    assert data.prepare("kaggle", data_dir, client=again, log=lambda _: None)["source"] == "kaggle"
+    assert again.calls == []
+
+
+def test_a_zip_wrapped_archive_is_unwrapped(tmp_path, archives, token):
+    """Kaggle sometimes serves train.7z as train.7z.zip."""
+    wrapped = tmp_path / "served" / "train.7z"
+    wrapped.parent.mkdir()
+    with zipfile.ZipFile(wrapped, "w") as z:
+        z.write(archives["train.7z"], "train.7z")
+    downloads = tmp_path / "data" / "downloads"
+    found = download_competition(tmp_path / "data" / "kaggle", downloads,
+                                 client=StandinClient({**archives, "train.7z": wrapped}), log=lambda _: None)
+    assert found.test_clips == 3 and len(found.words) == 30
+    assert (downloads / "train.7z").read_bytes() == archives["train.7z"].read_bytes()
+
+
+# --- hostile and damaged archives ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["C:\\evil.wav", "\\evil.wav", "..\\evil.wav", "train/../../evil.wav",
+                                  "/etc/passwd", "../evil.wav"])
+def test_check_member_name_refuses_escaping_names(name):
+    with pytest.raises(UnsafeArchiveError):
+        check_member_name(Path("train.7z"), name)
+
+
+@pytest.mark.parametrize("name", ["train/audio/yes/a_nohash_0.wav", "train/audio/..hidden.wav", "./train"])
+def test_check_member_name_accepts_names_inside(name):
+    check_member_name(Path("train.7z"), name)
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "nested-dotdot", "absolute"])
+def test_member_escaping_the_target_is_refused_and_nothing_is_written(tmp_path, archives, token, monkeypatch, kind):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    evil_name = {
+        "dotdot": "../evil.wav",
+        "nested-dotdot": "train/audio/yes/../../../../evil.wav",
+        "absolute": str(outside / "evil.wav"),
+    }[kind]
+    evil = make_unsafe_archive(tmp_path / "served" / "train.7z",
+                               {"train/audio/yes/fine_nohash_0.wav": b"RIFF", evil_name: b"EVIL"}, monkeypatch)
+    data_dir = tmp_path / "data"
+    with pytest.raises(UnsafeArchiveError, match="refusing member"):
+        download_competition(data_dir / "kaggle", data_dir / "downloads",
+                             client=StandinClient({**archives, "train.7z": evil}), log=lambda _: None)
+    assert outside_files(tmp_path) == []
+    assert sorted(os.listdir(data_dir)) == ["downloads"]
+    assert leftovers(tmp_path) == []
+
+
+def _archive_with_link(tmp_path: Path, tree: Path, link: str, target: str) -> Path:
+    """A copy of `tree`'s train/ with a symbolic link member `link` -> `target` added."""
+    import py7zr
+
+    src = tmp_path / "src"
+    shutil.copytree(tree / "train", src / "train", symlinks=True)
+    (tmp_path / "x").write_text("outside")  # py7zr only stores links whose target exists
+    link_path = src / link
+    link_path.symlink_to(target)
+    out = tmp_path / "served" / "train.7z"
+    out.parent.mkdir(exist_ok=True)
+    with py7zr.SevenZipFile(out, "w") as z:
+        z.writeall(src / "train", arcname="train")
+    with py7zr.SevenZipFile(out) as z:
+        assert [e.is_symlink for e in z.list() if e.filename == link] == [True]
+    return out
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../x"])
+def test_link_pointing_outside_is_refused(tmp_path, archives, kaggle_tree, token, target):
+    evil = _archive_with_link(tmp_path, kaggle_tree, "train/audio/yes/evil.wav", target)
+    data_dir = tmp_path / "data"
+    with pytest.raises(UnsafeArchiveError, match="points outside"):
+        download_competition(data_dir / "kaggle", data_dir / "downloads",
+                             client=StandinClient({**archives, "train.7z": evil}), log=lambda _: None)
+    assert not (data_dir / "kaggle").exists()
+    assert sorted(os.listdir(data_dir)) == ["downloads"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("use_7z", EXTRACTORS)
+def test_chained_links_cannot_escape(tmp_path, use_7z):
+    """`esc` -> `lnk/../../../x` looks inside when read as text, but `lnk` -> `../..` makes it
+    point outside. The listing check reads link targets as text; the extractor refuses."""
+    import py7zr
+
+    src = tmp_path / "a" / "src"
+    (src / "train" / "audio" / "w" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "x").write_text("outside")
+    (src / "train" / "audio" / "w" / "b" / "lnk").symlink_to("../..")
+    (src / "train" / "audio" / "w" / "b" / "esc").symlink_to("lnk/../../../x")
+    archive = tmp_path / "chain.7z"
+    with py7zr.SevenZipFile(archive, "w") as z:
+        for name in ("lnk", "esc"):
+            z.write(src / "train" / "audio" / "w" / "b" / name, f"train/audio/w/b/{name}")
+    dest = tmp_path / "out" / "dest"
+    dest.mkdir(parents=True)
+    with pytest.raises(KaggleError):
+        extract_7z(archive, dest, use_7z=use_7z)
+    escaped = dest / "train" / "audio" / "w" / "b" / "esc"
+    assert not escaped.is_symlink() or not escaped.resolve().is_relative_to(tmp_path / "a")
+
+
+@pytest.mark.parametrize("use_7z", EXTRACTORS)
+def test_link_pointing_inside_is_accepted(tmp_path, archives, kaggle_tree, token, use_7z):
+    clip = sorted((kaggle_tree / "train" / "audio" / "yes").glob("*.wav"))[0].name
+    good = _archive_with_link(tmp_path, kaggle_tree, "train/audio/yes/link.wav", clip)
+    dest = tmp_path / "data" / "kaggle"
+    download_competition(dest, tmp_path / "data" / "downloads",
+                         client=StandinClient({**archives, "train.7z": good}), use_7z=use_7z, log=lambda _: None)
+    link = dest / "train" / "audio" / "yes" / "link.wav"
+    assert link.is_symlink() and os.readlink(link) == clip
+    assert link.read_bytes() == (kaggle_tree / "train" / "audio" / "yes" / clip).read_bytes()
+
+
+def _truncate(src: Path, dst: Path) -> Path:
+    blob = src.read_bytes()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(blob[: len(blob) // 2])
+    return dst
+
+
+def _flip_bytes(src: Path, dst: Path) -> Path:
+    """Damage the packed data but keep the header at the end readable: the listing works,
+    extraction fails its checksums."""
+    blob = bytearray(src.read_bytes())
+    for i in range(64, 64 + 4096, 7):
+        blob[i] ^= 0xA5
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(bytes(blob))
+    return dst
+
+
+@pytest.mark.parametrize("use_7z", EXTRACTORS)
+@pytest.mark.parametrize("damage", [_truncate, _flip_bytes], ids=["truncated", "flipped-bytes"])
+def test_corrupt_archive_is_deleted_and_a_rerun_restarts_cleanly(tmp_path, archives, token, damage, use_7z):
+    bad = damage(archives["train.7z"], tmp_path / "served" / "train.7z")
+    data_dir = tmp_path / "data"
+    with pytest.raises(CorruptArchiveError) as err:
+        download_competition(data_dir / "kaggle", data_dir / "downloads",
+                             client=StandinClient({**archives, "train.7z": bad}), use_7z=use_7z,
+                             log=lambda _: None)
+    assert "rerun" in str(err.value) and "train.7z" in str(err.value)
+    assert not (data_dir / "downloads" / "train.7z").exists()
+    assert not (data_dir / "kaggle").exists()
+    assert leftovers(tmp_path) == []
+
+    client = StandinClient(archives)
+    found = download_competition(data_dir / "kaggle", data_dir / "downloads", client=client,
+                                 use_7z=use_7z, log=lambda _: None)
+    assert client.calls == ["train.7z", "test.7z"]
+    assert len(found.words) == 30 and found.test_clips == 3
+
+
+def test_archive_missing_word_folders_is_refused_naming_them(tmp_path, archives, token):
+    words = [w for w in WORDS if w not in ("bed", "yes")]
+    partial = make_archives(make_kaggle_tree(tmp_path / "tree", words=words), tmp_path / "served")
+    data_dir = tmp_path / "data"
+    with pytest.raises(layout.LayoutError) as err:
+        download_competition(data_dir / "kaggle", data_dir / "downloads",
+                             client=StandinClient({**archives, "train.7z": partial["train.7z"]}),
+                             log=lambda _: None)
+    assert "yes" in str(err.value) and "bed" in str(err.value) and "2 word folder" in str(err.value)
+    assert not (data_dir / "kaggle").exists()
+    assert leftovers(tmp_path) == []
+
+
+@needs_7z
+def test_extract_with_the_7z_program(tmp_path, archives, kaggle_tree):
+    dest = tmp_path / "out"
+    extract_7z(archives["test.7z"], dest, use_7z=True)
+    assert tree_files(dest) == {p for p in tree_files(kaggle_tree) if p.startswith("test")}
+
+
+# --- credentials -----------------------------------------------------------
+
+
+def test_missing_credentials_say_how_to_get_a_token(tmp_path):
+    assert find_credentials() is None
+    with pytest.raises(KaggleError) as err:
+        require_credentials()
+    for words in ("https://www.kaggle.com/settings", "KAGGLE_API_TOKEN", "DATA=demo"):
+        assert words in str(err.value)
+    data_dir = tmp_path / "data"
+    with pytest.raises(KaggleError, match="DATA=demo"):
+        data.prepare("kaggle", data_dir, log=lambda _: None)
+    assert not data_dir.exists()
+
+
+def _fake_demo(monkeypatch) -> list[Path]:
+    """Replace competition.demo (being written elsewhere) with one that builds a small tree."""
+    built: list[Path] = []
+
+    def build_demo(dest, *, seed=0, speakers=2, workers=None, progress=True):
+        built.append(Path(dest))
+        make_kaggle_tree(Path(dest), seed=seed)
+
+    fake = types.SimpleNamespace(build_demo=build_demo, DEFAULT_SPEAKERS=2)
+    monkeypatch.setitem(sys.modules, "competition.demo", fake)
+    monkeypatch.setattr(competition, "demo", fake, raising=False)
+    return built
+
+
+def test_auto_without_credentials_builds_the_demo_and_says_so(tmp_path, monkeypatch):
+    built = _fake_demo(monkeypatch)
+    logs: list[str] = []
+    manifest = data.prepare("auto", tmp_path / "data", log=logs.append)
+    assert manifest["source"] == "demo"
+    assert built == [tmp_path / "data" / "demo" / "seed0-2spk"]
+    assert (tmp_path / "data" / "raw").resolve() == built[0].resolve()
+    assert "no Kaggle credentials" in logs[0] and "demo" in logs[0]
+
+
+def test_auto_with_broken_credentials_uses_the_demo(tmp_path, kaggle_env, monkeypatch):
+    _fake_demo(monkeypatch)
+    (kaggle_env.config / "kaggle.json").write_text("{not json")
+    logs: list[str] = []
+    assert data.prepare("auto", tmp_path / "data", log=logs.append)["source"] == "demo"
+    assert "broken" in logs[0] and "kaggle.json" in logs[0]
+
+
+def test_auto_with_credentials_downloads(tmp_path, archives, token):
+    logs: list[str] = []
+    client = StandinClient(archives)
+    assert data.prepare("auto", tmp_path / "data", client=client, log=logs.append)["source"] == "kaggle"
+    assert client.calls == ["train.7z", "test.7z"]
+    assert "found the Kaggle API token from KAGGLE_API_TOKEN" in logs[0]
+
+
+def _env(kaggle_env, **extra) -> dict[str, str]:
+    return {"HOME": str(kaggle_env.home), "KAGGLE_CONFIG_DIR": str(kaggle_env.config), **extra}
+
+
+def test_token_from_the_environment(kaggle_env):
+    creds = find_credentials(_env(kaggle_env, KAGGLE_API_TOKEN=TOKEN))
+    assert (creds.kind, creds.source, creds.secrets) == ("token", "KAGGLE_API_TOKEN", (TOKEN,))
+
+
+def test_token_variable_naming_a_file(kaggle_env, tmp_path):
+    path = tmp_path / "my-token"
+    path.write_text(TOKEN + "\n")
+    creds = find_credentials(_env(kaggle_env, KAGGLE_API_TOKEN=str(path)))
+    assert creds.kind == "token" and creds.secrets == (TOKEN,)
+
+
+@pytest.mark.parametrize("name", ["access_token", "access_token.txt"])
+def test_token_file_in_the_config_dir(kaggle_env, name):
+    (kaggle_env.config / name).write_text(f"  {TOKEN}\n")
+    creds = find_credentials(_env(kaggle_env))
+    assert (creds.kind, creds.source, creds.secrets) == ("token", str(kaggle_env.config / name), (TOKEN,))
+
+
+def test_config_dir_defaults_to_home_kaggle_then_xdg(kaggle_env):
+    env = {"HOME": str(kaggle_env.home)}
+    assert find_credentials(env) is None
+    xdg = kaggle_env.home / ".config" / "kaggle"
+    xdg.mkdir(parents=True)
+    (xdg / "access_token").write_text(TOKEN)
+    assert find_credentials(env).source == str(xdg / "access_token")
+    legacy = kaggle_env.home / ".kaggle"
+    legacy.mkdir()
+    (legacy / "kaggle.json").write_text(json.dumps({"username": "me", "key": "k3y-in-home"}))
+    # ~/.kaggle exists, so the kaggle package (and we) look only there
+    assert find_credentials(env).source == str(legacy / "kaggle.json")
+
+
+def test_username_and_key_from_the_environment(kaggle_env):
+    creds = find_credentials(_env(kaggle_env, KAGGLE_USERNAME="me", KAGGLE_KEY=TOKEN))
+    assert (creds.kind, creds.source, creds.secrets) == ("legacy", "KAGGLE_USERNAME/KAGGLE_KEY", (TOKEN,))
+    assert find_credentials(_env(kaggle_env, KAGGLE_USERNAME="me")) is None
+
+
+def test_legacy_kaggle_json_honours_kaggle_config_dir(kaggle_env):
+    (kaggle_env.home / ".kaggle").mkdir()
+    (kaggle_env.home / ".kaggle" / "kaggle.json").write_text(json.dumps({"username": "home", "key": "ignored"}))
+    assert find_credentials(_env(kaggle_env)) is None  # KAGGLE_CONFIG_DIR points elsewhere
+    (kaggle_env.config / "kaggle.json").write_text(json.dumps({"username": "me", "key": TOKEN}))
+    creds = find_credentials(_env(kaggle_env))
+    assert (creds.kind, creds.source, creds.secrets) == ("legacy", str(kaggle_env.config / "kaggle.json"), (TOKEN,))
+
+
+@pytest.mark.parametrize("text, words", [("{not json", "not valid JSON"),
+                                          (json.dumps({"username": "me"}), "lacks 'username' or 'key'")])
+def test_broken_kaggle_json_is_a_clear_error(kaggle_env, text, words):
+    path = kaggle_env.config / "kaggle.json"
+    path.write_text(text)
+    with pytest.raises(KaggleError) as err:
+        find_credentials(_env(kaggle_env))
+    assert words in str(err.value) and str(path) in str(err.value) and "kaggle.com/settings" in str(err.value)
+
+
+def test_order_of_precedence(kaggle_env, tmp_path):
+    (kaggle_env.config / "kaggle.json").write_text(json.dumps({"username": "me", "key": "json-key"}))
+    env = _env(kaggle_env, KAGGLE_USERNAME="me", KAGGLE_KEY="env-key")
+    assert find_credentials(env).secrets == ("env-key",)
+    (kaggle_env.config / "access_token").write_text("file-token")
+    assert find_credentials(env).secrets == ("file-token",)
+    env["KAGGLE_API_TOKEN"] = "env-token"
+    assert find_credentials(env).secrets == ("env-token",)
+    empty = tmp_path / "empty-token"
+    empty.write_text("")
+    env["KAGGLE_API_TOKEN"] = str(empty)  # names an empty file: look further
+    assert find_credentials(env).secrets == ("file-token",)
+
+
+# --- errors from Kaggle, and secrets ---------------------------------------
+
+
+def leaks(text: str) -> bool:
+    """Whether `text` holds the token or any 6 characters of it in a row."""
+    return any(TOKEN[i : i + 6] in text for i in range(len(TOKEN) - 5))
+
+
+def _http_error(status: int) -> requests.HTTPError:
+    response = requests.Response()
+    response.status_code = status
+    response.url = f"https://www.kaggle.com/api/v1/competitions/data/download/x/train.7z?token={TOKEN}"
+    return requests.HTTPError(f"{status} Client Error for url: {response.url}", response=response)
+
+
+def _download_error(tmp_path: Path, error: BaseException, logs: list[str] | None = None) -> KaggleError:
+    data_dir = tmp_path / "data"
+    with pytest.raises(KaggleError) as err:
+        data.prepare("kaggle", data_dir, client=StandinClient(error=error),
+                     log=(logs.append if logs is not None else lambda _: None))
+    assert not (data_dir / "kaggle").exists() and not (data_dir / "raw").exists()
+    return err.value
+
+
+def test_403_names_the_rules_page(tmp_path, token):
+    msg = str(_download_error(tmp_path, _http_error(403)))
+    assert kaggle_api.RULES_URL in msg and "403" in msg and "rerun" in msg
+
+
+def test_401_says_the_token_is_invalid(tmp_path, token):
+    msg = str(_download_error(tmp_path, _http_error(401)))
+    assert "401" in msg and "invalid or expired" in msg and "kaggle.com/settings" in msg
+
+
+def test_network_error_says_to_rerun(tmp_path, token):
+    msg = str(_download_error(tmp_path, requests.ConnectionError("Max retries exceeded")))
+    assert "ConnectionError" in msg and "network" in msg and "rerun" in msg
+
+
+def test_client_exiting_means_rejected_credentials(tmp_path, token):
+    msg = str(_download_error(tmp_path, SystemExit(1)))
+    assert "rejected the credentials" in msg and "kaggle.com/settings" in msg
+
+
+LEAKY_ERRORS = {
+    "403": lambda: _http_error(403),
+    "401": lambda: _http_error(401),
+    "404": lambda: _http_error(404),
+    "url-in-message": lambda: requests.ConnectionError(
+        f"HTTPSConnectionPool(host='www.kaggle.com', port=443): Max retries exceeded with url: "
+        f"/api/v1/competitions/data/download/tensorflow-speech-recognition-challenge/train.7z?key={TOKEN}"),
+    # the secret straddles the length at which a long message is cut
+    "long-message": lambda: OSError("x" * 180 + f"?key={TOKEN}&more"),
+    "exit": lambda: SystemExit(f"bad token {TOKEN}"),
+}
+
+
+@pytest.mark.parametrize("make_error", LEAKY_ERRORS.values(), ids=LEAKY_ERRORS.keys())
+def test_error_messages_and_logs_never_hold_the_token(tmp_path, token, make_error):
+    logs: list[str] = []
+    err = _download_error(tmp_path, make_error(), logs)
+    for text in (str(err), *logs):
+        assert not leaks(text), text
+    assert logs  # something was said (and checked) before the failure
+
+
+@pytest.mark.parametrize("env", [{"KAGGLE_API_TOKEN": TOKEN}, {"KAGGLE_USERNAME": "me", "KAGGLE_KEY": TOKEN}],
+                         ids=["token", "legacy"])
+def test_a_successful_download_keeps_the_secret_out_of_logs_and_manifest(tmp_path, archives, monkeypatch, env):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    creds = find_credentials()
+    assert creds.secrets == (TOKEN,)
+    assert not leaks(repr(creds)) and not leaks(str(creds))
+    logs: list[str] = []
+    data.prepare("auto", tmp_path / "data", client=StandinClient(archives), log=logs.append)
+    assert logs and not any(leaks(line) for line in logs)
+    assert not leaks((tmp_path / "data" / "manifest.json").read_text())
+
+
+def test_redact_replaces_every_secret():
+    creds = Credentials("legacy", "KAGGLE_USERNAME/KAGGLE_KEY", (TOKEN,))
+    assert kaggle_api.redact(f"a {TOKEN} b {TOKEN}", creds) == "a *** b ***"
+    assert kaggle_api.redact(f"a {TOKEN}", None) == f"a {TOKEN}"
+
+
+def test_importing_the_data_modules_does_not_import_kaggle(tmp_path):
+    """`import kaggle` authenticates and may exit the process: only RealKaggleClient imports it."""
+    code = ("import sys, competition.download, competition.data, competition.kaggle_api; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('kaggle', 'kagglesdk')))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
