@@ -1,0 +1,440 @@
+"""`make features`: log-mel spectrograms of every clip, cached so training never touches audio.
+
+    artifacts/features/<key>/        <key> = hash of the settings and the data fingerprint
+      settings.json                  the settings, the data manifest, counts, bad files
+      train_index.csv                fname, word, label, speaker, source (row i = train.npy[i])
+      train.npy                      (clips, frames, mels) float16, dB (10*log10 of mel power)
+      test_index.csv, test.npy       the same for test/audio
+      noise.npy, noise_index.csv     (windows, frames, mels) float32 mel *power* of the
+                                     background recordings in 1 s windows, for mixing noise
+                                     into spectrograms during training
+      bad_files.csv                  path, reason: files the reader could not use (left out)
+
+The spectrogram is librosa's: the same Hann window, centred frames with zero padding and
+`librosa.filters.mel`, and `power_to_db(ref=1, top_db=None)`. It is computed for a whole
+batch of clips at once (one FFT call, one matrix product) in one process per core, which
+is what makes it several times faster than the per-file librosa loop; the benchmark
+(`make bench-features`) checks that both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from competition import layout
+from competition.audio import CLIP_SAMPLES, AudioError, fit_length, read_audio, read_clip
+from competition.files import atomic_dir, clean_stale, read_json, short_hash, write_csv, write_json
+from competition.labels import BACKGROUND_DIR, COMMANDS, SILENCE, SILENCE_WORD, is_word_folder, word_to_label
+
+FEATURES_DIR = Path("artifacts/features")
+CHUNK = 256  # clips per task: big enough for one efficient FFT call, small enough for a smooth progress bar
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """How clips become spectrograms, and how silence clips are made. Part of the cache key."""
+
+    sample_rate: int = 16_000
+    win_ms: float = 30.0
+    hop_ms: float = 10.0
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float = 8_000.0
+    amin: float = 1e-10  # power floor before the log: -100 dB, the level of digital silence
+    silence_clips: int = 0  # 0 = as many as the average command word has
+    digital_silence: float = 0.1  # share of silence clips that are exact zeros
+    silence_min_gain: float = 1e-3  # silence gains are log-uniform in [min_gain, 1]
+    seed: int = 0
+
+
+def win_length(s: FeatureSettings) -> int:
+    return round(s.sample_rate * s.win_ms / 1000)
+
+
+def hop_length(s: FeatureSettings) -> int:
+    return round(s.sample_rate * s.hop_ms / 1000)
+
+
+def n_fft(s: FeatureSettings) -> int:
+    """The FFT size: the smallest power of two that holds a window (30 ms at 16 kHz: 512)."""
+    return 1 << (win_length(s) - 1).bit_length()
+
+
+def n_frames(s: FeatureSettings, n_samples: int = CLIP_SAMPLES) -> int:
+    """Frames of a centred STFT of `n_samples` (one second at 10 ms: 101)."""
+    return 1 + n_samples // hop_length(s)
+
+
+def input_shape(s: FeatureSettings) -> tuple[int, int]:
+    """(frames, mels) of one clip's spectrogram."""
+    return (n_frames(s), s.n_mels)
+
+
+@lru_cache(maxsize=8)
+def _filters(s: FeatureSettings) -> tuple[np.ndarray, np.ndarray]:
+    import librosa
+
+    window = librosa.filters.get_window("hann", win_length(s), fftbins=True)
+    window = librosa.util.pad_center(window, size=n_fft(s)).astype(np.float32)
+    mel = librosa.filters.mel(sr=s.sample_rate, n_fft=n_fft(s), n_mels=s.n_mels, fmin=s.fmin, fmax=s.fmax)
+    return window, np.ascontiguousarray(mel.T, dtype=np.float32)
+
+
+BLOCK = 32  # clips per FFT call: the frames of 32 clips (6.6 MB) stay in cache; 256 run half as fast
+
+
+def mel_power(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """Mel power spectrogram of a batch: `(batch, samples)` float32 -> `(batch, frames, mels)` float32.
+
+    Equal to `librosa.feature.melspectrogram(y=..., center=True, pad_mode='constant')`
+    (transposed), computed `BLOCK` clips per FFT call.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if len(y) > BLOCK:
+        return np.concatenate([_mel_power_block(y[i : i + BLOCK], s) for i in range(0, len(y), BLOCK)])
+    return _mel_power_block(y, s)
+
+
+def _mel_power_block(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    import scipy.fft
+
+    window, mel_t = _filters(s)
+    nfft, hop = n_fft(s), hop_length(s)
+    padded = np.pad(y, ((0, 0), (nfft // 2, nfft // 2)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, nfft, axis=1)[:, ::hop]
+    spec = scipy.fft.rfft(frames * window, axis=-1)
+    power = spec.real**2 + spec.imag**2
+    return power @ mel_t
+
+
+def to_db(power: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """`librosa.power_to_db(power, ref=1.0, amin=s.amin, top_db=None)`, float32."""
+    return (10.0 * np.log10(np.maximum(power, np.float32(s.amin)))).astype(np.float32)
+
+
+def log_mel(y: np.ndarray, s: FeatureSettings) -> np.ndarray:
+    """`(batch, samples)` audio -> `(batch, frames, mels)` float32 dB."""
+    return to_db(mel_power(y, s), s)
+
+
+# --- the clip index ----------------------------------------------------------------------
+
+
+def train_index(root: Path) -> pd.DataFrame:
+    """Every train clip: fname (`<word>/<file>.wav`, as in Kaggle's lists), word, label, speaker, source."""
+    rows = []
+    tdir = layout.train_dir(root)
+    for word in sorted(os.listdir(tdir)):
+        if not is_word_folder(word) or not (tdir / word).is_dir():
+            continue
+        for name in sorted(os.listdir(tdir / word)):
+            if name.endswith(".wav"):
+                rows.append((f"{word}/{name}", word, word_to_label(word), layout.speaker_of(name), "train"))
+    return pd.DataFrame(rows, columns=["fname", "word", "label", "speaker", "source"])
+
+
+def test_index(root: Path) -> pd.DataFrame:
+    names = sorted(n for n in os.listdir(layout.test_dir(root)) if n.endswith(".wav"))
+    return pd.DataFrame({"fname": names})
+
+
+def background_recordings(root: Path) -> tuple[list[str], list[np.ndarray], list[tuple[str, str]]]:
+    """Names and audio of the readable background recordings, and the (path, reason) of the rest."""
+    names, audio, bad = [], [], []
+    for path in sorted((layout.train_dir(root) / BACKGROUND_DIR).glob("*.wav")):
+        try:
+            y = read_audio(path)
+        except AudioError as e:
+            bad.append((str(path), e.reason))
+            continue
+        if len(y) < CLIP_SAMPLES:
+            bad.append((str(path), "shorter than one second"))
+            continue
+        names.append(path.stem)
+        audio.append(y)
+    return names, audio, bad
+
+
+def silence_count(index: pd.DataFrame, s: FeatureSettings) -> int:
+    """How many silence clips: as many as the average command word has, unless set."""
+    if s.silence_clips:
+        return s.silence_clips
+    counts = index[index["word"].isin(COMMANDS)]["word"].value_counts()
+    return max(1, int(round(counts.mean()))) if len(counts) else 100
+
+
+def make_silence(names: list[str], recordings: list[np.ndarray], n: int,
+                 s: FeatureSettings) -> tuple[pd.DataFrame, np.ndarray]:
+    """`n` one-second silence clips: windows of the background recordings at a random gain
+    (log-uniform down to `silence_min_gain`), plus a share of exact zeros.
+
+    Each clip is tagged with its source recording (its `speaker` is `noise-<name>`), so
+    folds keep every clip of one recording together. Returns (index rows, `(n, samples)` audio).
+    """
+    rng = np.random.default_rng([s.seed, 7])
+    n_zero = int(round(n * s.digital_silence)) if recordings else n
+    n_noise = n - n_zero
+    audio = np.zeros((n, CLIP_SAMPLES), dtype=np.float32)
+    rows = []
+    per = np.full(len(recordings), n_noise // max(1, len(recordings)))
+    per[: n_noise - per.sum()] += 1 if recordings else 0
+    k = 0
+    for name, rec, count in zip(names, recordings, per):
+        for j in range(count):
+            start = int(rng.integers(0, len(rec) - CLIP_SAMPLES + 1))
+            gain = float(np.exp(rng.uniform(np.log(s.silence_min_gain), 0.0)))
+            audio[k] = rec[start : start + CLIP_SAMPLES] * gain
+            rows.append((f"{SILENCE_WORD}/{name}_{j:04d}.wav", SILENCE_WORD, SILENCE, f"noise-{name}", f"noise:{name}"))
+            k += 1
+    for j in range(n_zero):
+        rows.append((f"{SILENCE_WORD}/digital_silence_{j:04d}.wav", SILENCE_WORD, SILENCE,
+                     "noise-digital_silence", "digital_silence"))
+    return pd.DataFrame(rows, columns=["fname", "word", "label", "speaker", "source"]), audio
+
+
+def noise_windows(names: list[str], recordings: list[np.ndarray], hop_s: float = 0.5) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every recording cut into one-second windows every `hop_s` seconds: (index, `(windows, samples)`)."""
+    rows, clips = [], []
+    hop = int(hop_s * CLIP_SAMPLES)
+    for name, rec in zip(names, recordings):
+        for start in range(0, len(rec) - CLIP_SAMPLES + 1, hop):
+            rows.append((name, start / CLIP_SAMPLES))
+            clips.append(rec[start : start + CLIP_SAMPLES])
+    audio = np.stack(clips) if clips else np.zeros((0, CLIP_SAMPLES), np.float32)
+    return pd.DataFrame(rows, columns=["source", "start_s"]), audio
+
+
+# --- computing many files in parallel --------------------------------------------------------
+
+
+def _chunk_features(paths: list[str], s: FeatureSettings) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Worker: read and transform one chunk. Returns float16 spectrograms of the good files
+    (in order) and (position, reason) of the bad ones."""
+    clips, bad = [], []
+    for i, path in enumerate(paths):
+        try:
+            clips.append(read_clip(path, s.sample_rate))
+        except AudioError as e:
+            bad.append((i, e.reason))
+    if not clips:
+        return np.zeros((0, *input_shape(s)), np.float16), bad
+    return log_mel(np.stack(clips), s).astype(np.float16), bad
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def compute_files(paths: list[str], s: FeatureSettings, out: Path | None = None, *,
+                  workers: int | None = None, desc: str = "clips",
+                  progress: bool = True) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
+    """Spectrograms of `paths`, in order, computed on `workers` processes.
+
+    Writes a float16 `(good, frames, mels)` .npy at `out` (memory-mapped as it fills) or
+    returns it in memory. Returns (array, positions of the good files, [(path, reason)] of the bad).
+    """
+    from tqdm import tqdm
+
+    workers = workers or default_workers()
+    shape = (len(paths), *input_shape(s))
+    target = np.lib.format.open_memmap(out, mode="w+", dtype=np.float16, shape=shape) if out else np.zeros(shape, np.float16)
+    good: list[int] = []
+    bad: list[tuple[str, str]] = []
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    cursor = 0
+    bar = tqdm(total=len(paths), desc=desc, unit="clip", disable=not progress, mininterval=0.5)
+
+    def take(start: int, result) -> None:
+        nonlocal cursor
+        array, bad_here = result
+        bad_pos = {i for i, _ in bad_here}
+        target[cursor : cursor + len(array)] = array
+        cursor += len(array)
+        n = len(chunks[start // CHUNK])
+        good.extend(start + i for i in range(n) if i not in bad_pos)
+        bad.extend((paths[start + i], reason) for i, reason in bad_here)
+        bar.update(n)
+
+    if workers <= 1 or len(chunks) <= 1:
+        for k, chunk in enumerate(chunks):
+            take(k * CHUNK, _chunk_features(chunk, s))
+    else:
+        # fork: workers inherit the imported modules, and this process has no threads of TF
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            for k, result in enumerate(pool.map(_chunk_features, chunks, [s] * len(chunks))):
+                take(k * CHUNK, result)
+    bar.close()
+    if cursor < len(paths):  # bad files left rows unused at the end: keep only the filled part
+        if out:
+            target.flush()
+            del target
+            full = np.load(out, mmap_mode="r")
+            tmp = out.with_name(out.name + ".compact.npy")
+            compact = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(cursor, *shape[1:]))
+            compact[:] = full[:cursor]
+            compact.flush()
+            del compact, full
+            os.replace(tmp, out)
+            target = np.load(out, mmap_mode="r")
+        else:
+            target = target[:cursor]
+    elif out:
+        target.flush()
+    return target, good, bad
+
+
+# --- the cache -------------------------------------------------------------------------------
+
+
+def cache_key(s: FeatureSettings, manifest: dict) -> str:
+    """Short hash of the settings and the data (its fingerprint), naming the cache folder."""
+    return short_hash({"settings": asdict(s), "data": manifest["fingerprint"]})
+
+
+def cache_dir(s: FeatureSettings, manifest: dict, root: Path = FEATURES_DIR) -> Path:
+    return root / cache_key(s, manifest)
+
+
+def build(s: FeatureSettings, *, data_dir: Path = Path("data"), out_root: Path = FEATURES_DIR,
+          workers: int | None = None, progress: bool = True, log=print) -> Path:
+    """Build the cache for the data in `data_dir` (or find it built); return its folder."""
+    from competition.data import read_manifest
+
+    manifest = read_manifest(data_dir)
+    dest = cache_dir(s, manifest, out_root)
+    clean_stale(dest)
+    if (dest / "settings.json").is_file():
+        log(f"features up to date in {dest}")
+        return dest
+    root = Path(manifest["root"])
+    layout.verify(root, all_words=False)
+    log(f"building features in {dest} from {root} ...")
+    with atomic_dir(dest) as tmp:
+        train = train_index(root)
+        tdir = layout.train_dir(root)
+        _, good, bad = compute_files([str(tdir / f) for f in train["fname"]], s, tmp / "train_words.npy",
+                                     workers=workers, desc="train", progress=progress)
+        train = train.iloc[good].reset_index(drop=True)
+        names, recordings, bad_noise = background_recordings(root)
+        bad += bad_noise
+        silence, silence_audio = make_silence(names, recordings, silence_count(train, s), s)
+        _join_with_silence(tmp, train, silence, log_mel(silence_audio, s).astype(np.float16))
+
+        test = test_index(root)
+        _, good, bad_test = compute_files([str(layout.test_dir(root) / f) for f in test["fname"]], s,
+                                          tmp / "test.npy", workers=workers, desc="test", progress=progress)
+        bad += bad_test
+        write_csv(tmp / "test_index.csv", test.iloc[good].reset_index(drop=True))
+
+        noise_idx, noise_audio = noise_windows(names, recordings)
+        np.save(tmp / "noise.npy", mel_power(noise_audio, s) if len(noise_audio) else
+                np.zeros((0, *input_shape(s)), np.float32))
+        write_csv(tmp / "noise_index.csv", noise_idx)
+        write_csv(tmp / "bad_files.csv", pd.DataFrame(bad, columns=["path", "reason"]))
+        write_json(tmp / "settings.json", {
+            "key": dest.name, "settings": asdict(s), "input_shape": list(input_shape(s)),
+            "data": manifest, "train_clips": int(len(train) + len(silence)), "silence_clips": int(len(silence)),
+            "test_clips": int(len(good)), "noise_windows": int(len(noise_idx)), "bad_files": len(bad),
+        })
+    for path, reason in bad:
+        log(f"  left out {path}: {reason}")
+    log(f"features: {len(train)} word clips + {len(silence)} silence clips, {len(good)} test clips, "
+        f"{len(bad)} bad file(s) left out -> {dest}")
+    return dest
+
+
+def _join_with_silence(tmp: Path, words: pd.DataFrame, silence: pd.DataFrame, silence_db: np.ndarray) -> None:
+    """train.npy = word clips then silence clips, index rows in the same order."""
+    word_db = np.load(tmp / "train_words.npy", mmap_mode="r")
+    out = np.lib.format.open_memmap(tmp / "train.npy", mode="w+", dtype=np.float16,
+                                    shape=(len(word_db) + len(silence_db), *word_db.shape[1:]))
+    out[: len(word_db)] = word_db
+    out[len(word_db) :] = silence_db
+    out.flush()
+    del out, word_db
+    (tmp / "train_words.npy").unlink()
+    write_csv(tmp / "train_index.csv", pd.concat([words, silence], ignore_index=True))
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A built feature cache, loaded: arrays are memory-mapped."""
+
+    path: Path
+    settings: dict
+    train_index: pd.DataFrame
+    train: np.ndarray  # (clips, frames, mels) float16 dB
+    test_index: pd.DataFrame
+    test: np.ndarray
+    noise: np.ndarray  # (windows, frames, mels) float32 power
+    noise_index: pd.DataFrame
+
+
+def load(path: Path) -> Cache:
+    """Open a cache folder; a missing or incomplete one says to run `make features`."""
+    path = Path(path)
+    if not (path / "settings.json").is_file():
+        raise FileNotFoundError(f"no feature cache at {path}: run `make features` first")
+    return Cache(
+        path=path,
+        settings=read_json(path / "settings.json"),
+        train_index=pd.read_csv(path / "train_index.csv", keep_default_na=False),
+        train=np.load(path / "train.npy", mmap_mode="r"),
+        test_index=pd.read_csv(path / "test_index.csv", keep_default_na=False),
+        test=np.load(path / "test.npy", mmap_mode="r"),
+        noise=np.load(path / "noise.npy", mmap_mode="r"),
+        noise_index=pd.read_csv(path / "noise_index.csv", keep_default_na=False),
+    )
+
+
+def add_setting_args(parser: argparse.ArgumentParser) -> None:
+    """One --option per FeatureSettings field (e.g. --n-mels 64), default from the dataclass."""
+    for f in fields(FeatureSettings):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                            dest=f"feat_{f.name}")
+
+
+def settings_from_args(args: argparse.Namespace) -> FeatureSettings:
+    return FeatureSettings(**{f.name: getattr(args, f"feat_{f.name}") for f in fields(FeatureSettings)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make features", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_setting_args(parser)
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--out", type=Path, default=FEATURES_DIR)
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--print-dir", action="store_true", help="only print the cache folder")
+    args = parser.parse_args(argv)
+    s = settings_from_args(args)
+    try:
+        if args.print_dir:
+            from competition.data import read_manifest
+
+            print(cache_dir(s, read_manifest(args.data_dir), args.out))
+            return 0
+        build(s, data_dir=args.data_dir, out_root=args.out, workers=args.workers)
+    except (layout.LayoutError, FileNotFoundError) as e:
+        print(f"make features: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("make features: interrupted; no partial cache was kept, rerun to build it", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
