@@ -32,9 +32,16 @@ import numpy as np
 import pandas as pd
 
 from competition import layout
-from competition.audio import CLIP_SAMPLES, AudioError, fit_length, read_audio, read_clip
+from competition.audio import CLIP_SAMPLES, AudioError, read_audio, read_clip
 from competition.files import atomic_dir, clean_stale, read_json, short_hash, write_csv, write_json
-from competition.labels import BACKGROUND_DIR, COMMANDS, SILENCE, SILENCE_WORD, is_word_folder, word_to_label
+from competition.labels import (
+    BACKGROUND_DIR,
+    COMMANDS,
+    SILENCE,
+    SILENCE_WORD,
+    is_word_folder,
+    word_to_label,
+)
 
 FEATURES_DIR = Path("artifacts/features")
 CHUNK = 256  # clips per task: big enough for one efficient FFT call, small enough for a smooth progress bar

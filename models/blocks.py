@@ -1,0 +1,46 @@
+"""Building blocks shared by the architectures. Tensors are channels-last images of the
+spectrogram: `(batch, frames, mels, channels)`; time first, so a GRU reads along axis 1."""
+
+from __future__ import annotations
+
+from keras import layers
+
+
+def as_image(x):
+    """`(batch, frames, mels)` -> `(batch, frames, mels, 1)`."""
+    return layers.Reshape((*x.shape[1:], 1))(x)
+
+
+def conv_bn(x, filters: int, kernel=3, strides=1, act: str | None = "relu", dilation=1, groups: int = 1):
+    """Conv2D (no bias) -> BatchNorm -> activation."""
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+                      dilation_rate=dilation, groups=groups)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation(act)(x) if act else x
+
+
+def gru_tail(x, units: int, n_layers: int = 1, dropout: float = 0.0):
+    """Read the conv features along time with bidirectional GRUs, then pool over time.
+
+    `(batch, frames, mels, channels)` -> `(batch, 4 * units)`: mean and max over time of
+    the last GRU's outputs (a keyword can sit anywhere in the second).
+    """
+    frames, mels, channels = x.shape[1:]
+    x = layers.Reshape((frames, mels * channels))(x)
+    for _ in range(n_layers):
+        if dropout:
+            x = layers.Dropout(dropout)(x)
+        x = layers.Bidirectional(layers.GRU(units, return_sequences=True))(x)
+    return layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+
+
+def global_pool(x):
+    """`(batch, frames, mels, channels)` -> `(batch, 2 * channels)`: mean and max over time and frequency."""
+    return layers.Concatenate()([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
+
+
+def head(x, n_classes: int, dropout: float = 0.0):
+    """Dropout -> Dense softmax, in float32 even under mixed precision (stable probabilities)."""
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    return layers.Dense(n_classes, activation="softmax", dtype="float32", name="probs")(x)

@@ -1,0 +1,98 @@
+"""Every registry model, at its TOY size: shape, finiteness, learning, and save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from models import registry  # noqa: E402
+
+SHAPE = (101, 40)
+N_CLASSES = 12
+
+
+def toy_batch(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, *SHAPE)).astype("float32")
+    y = np.eye(N_CLASSES, dtype="float32")[rng.integers(0, N_CLASSES, n)]
+    return x, y
+
+
+@pytest.fixture(params=sorted(registry.MODELS))
+def name(request):
+    return request.param
+
+
+def build(name, seed=0):
+    keras.utils.set_random_seed(seed)
+    return registry.get(name).build(registry.params_for(name, "toy"), SHAPE, N_CLASSES)
+
+
+def test_output_is_a_probability_per_class(name):
+    model = build(name)
+    x, _ = toy_batch()
+    p = np.asarray(model(x, training=False))
+    assert p.shape == (len(x), N_CLASSES)
+    assert np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_training_steps_lower_the_loss(name):
+    model = build(name)
+    x, y = toy_batch(32)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="categorical_crossentropy")
+    before = float(model.evaluate(x, y, verbose=0))
+    for _ in range(15):
+        model.train_on_batch(x, y)
+    after = float(model.evaluate(x, y, verbose=0))
+    assert np.isfinite(after) and after < before
+
+
+def test_save_and_load_give_the_same_predictions(name, tmp_path):
+    model = build(name)
+    x, _ = toy_batch()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), np.asarray(model(x, training=False)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_every_model_has_the_interface(name):
+    module = registry.get(name)
+    for attr in ("Params", "TOY", "CPU", "build", "search_space"):
+        assert hasattr(module, attr), f"{name} lacks {attr}"
+    optuna = pytest.importorskip("optuna")
+    params = module.search_space(optuna.trial.FixedTrial(_first_choices(module)))
+    assert isinstance(params, module.Params)
+
+
+def _first_choices(module):
+    """A FixedTrial answer for every suggestion of `search_space`, found by asking a study."""
+    import optuna
+
+    study = optuna.create_study()
+    trial = study.ask()
+    module.search_space(trial)
+    return trial.params
+
+
+def test_unknown_model_name_lists_the_known_ones():
+    with pytest.raises(registry.UnknownModelError) as e:
+        registry.get("crnn_resnett")
+    assert "crnn_resnet" in str(e.value) and "unknown model" in str(e.value)
+
+
+def test_baselines_are_left_out_of_the_default_models():
+    defaults = registry.default_models()
+    assert "tutorial_cnn" not in defaults and "crnn_plain" not in defaults
+    assert {"crnn_vgg", "crnn_inception", "crnn_resnet", "cnn_resnet", "bc_resnet"} <= set(defaults)
+
+
+def test_params_overrides_from_json_types():
+    p = registry.params_for("crnn_resnet", "toy", {"filters": [8, 16], "gru_units": 4})
+    assert p.filters == (8, 16) and p.gru_units == 4
+    with pytest.raises(ValueError, match="no parameter"):
+        registry.params_for("crnn_resnet", "toy", {"nope": 1})
