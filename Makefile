@@ -22,6 +22,30 @@ N_FOLDS ?=
 FOLD_SEED ?=
 FEATURE_ARGS = $(if $(N_MELS),--n-mels $(N_MELS))
 FOLD_ARGS = $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(FOLD_SEED),--fold-seed $(FOLD_SEED))
+# Training: MODELS (default: every non-baseline model), FOLDS (subset, 0-based), EPOCHS,
+# PROFILE (auto|full|cpu|toy), PARAMS (auto: tuned when present | default), SET (field=value ...)
+MODELS ?=
+FOLDS ?=
+EPOCHS ?=
+PROFILE ?= auto
+PARAMS ?= auto
+SET ?=
+TRAIN_ARGS = $(FEATURE_ARGS) $(FOLD_ARGS) --profile $(PROFILE) $(if $(EPOCHS),--epochs $(EPOCHS)) \
+	$(if $(SET),--set $(SET))
+# Tuning: MODEL, TRIALS, WORKERS, TUNE_FOLDS, PRUNER; OPTUNA_STORAGE from the environment
+MODEL ?= crnn_resnet
+TRIALS ?= 20
+WORKERS ?= 1
+TUNE_FOLDS ?= 0
+PRUNER ?= hyperband
+# Blending and submitting
+RUNS ?=
+METHOD ?= auto
+PRIORS ?= em
+NAME ?=
+SUBMISSION ?=
+SOLUTION ?=
+MESSAGE ?=
 
 # --- setup -----------------------------------------------------------------
 
@@ -53,6 +77,30 @@ features: $(STAMP) ## Cache log-mel spectrograms of data/raw/ and make the CV fo
 .PHONY: folds
 folds: $(STAMP) ## Make the speaker-grouped, label-stratified CV folds (N_FOLDS, FOLD_SEED)
 	$(PYTHON) -m folds.make_folds $(FEATURE_ARGS) $(FOLD_ARGS)
+
+.PHONY: train
+train: $(STAMP) ## Train MODELS on every fold: OOF + test predictions in artifacts/runs/ (FOLDS, EPOCHS, PROFILE, PARAMS, SET)
+	$(PYTHON) -m models.train $(if $(MODELS),--models $(MODELS)) $(if $(FOLDS),--folds $(FOLDS)) \
+		--params $(PARAMS) $(TRAIN_ARGS)
+
+.PHONY: tune
+tune: $(STAMP) ## Tune MODEL with Optuna (TRIALS, WORKERS, TUNE_FOLDS, PRUNER; OPTUNA_STORAGE=url to share)
+	$(PYTHON) -m models.tune --model $(MODEL) --trials $(TRIALS) --workers $(WORKERS) \
+		--tune-folds $(TUNE_FOLDS) --pruner $(PRUNER) $(TRAIN_ARGS)
+
+.PHONY: ensemble
+ensemble: $(STAMP) ## Blend finished runs (method by honest CV), correct test priors, write submission + report (RUNS, METHOD, PRIORS, NAME)
+	$(PYTHON) -m submissions.ensemble $(if $(RUNS),--runs $(RUNS)) --method $(METHOD) --priors $(PRIORS) \
+		$(if $(NAME),--name $(NAME))
+
+.PHONY: score
+score: $(STAMP) ## Score a submission on an answer key (SUBMISSION: newest; SOLUTION: the data's test_solution.csv)
+	$(PYTHON) -m submissions.score $(if $(SUBMISSION),--submission $(SUBMISSION)) \
+		$(if $(SOLUTION),--solution $(SOLUTION))
+
+.PHONY: submit
+submit: $(STAMP) ## Validate a submission and send it to Kaggle (SUBMISSION: newest; MESSAGE)
+	$(PYTHON) -m submissions.submit $(if $(SUBMISSION),--submission $(SUBMISSION)) --message "$(MESSAGE)"
 
 # --- benchmarks (print figures; see README) ---------------------------------
 

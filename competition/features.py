@@ -60,8 +60,10 @@ class FeatureSettings:
     amin: float = 1e-10  # power floor before the log: -100 dB, the level of digital silence
     silence_clips: int = 0  # 0 = as many as the average command word has
     digital_silence: float = 0.1  # share of silence clips that are exact zeros
-    silence_min_gain: float = 1e-3  # silence gains are log-uniform in [min_gain, 1]
-    seed: int = 0
+    # silence clips are scaled to an RMS level drawn log-uniformly from this range: real
+    # silence clips (Speech Commands v2 test set) go from 2e-4 to 0.33, louder than most words
+    silence_rms: tuple[float, float] = (1e-4, 0.4)
+    silence_seed: int = 0  # the random cuts and gains of the silence clips
 
 
 def win_length(s: FeatureSettings) -> int:
@@ -182,13 +184,13 @@ def silence_count(index: pd.DataFrame, s: FeatureSettings) -> int:
 
 def make_silence(names: list[str], recordings: list[np.ndarray], n: int,
                  s: FeatureSettings) -> tuple[pd.DataFrame, np.ndarray]:
-    """`n` one-second silence clips: windows of the background recordings at a random gain
-    (log-uniform down to `silence_min_gain`), plus a share of exact zeros.
+    """`n` one-second silence clips: windows of the background recordings scaled to a random
+    RMS level (log-uniform in `silence_rms`, clipped to [-1, 1]), plus a share of exact zeros.
 
     Each clip is tagged with its source recording (its `speaker` is `noise-<name>`), so
     folds keep every clip of one recording together. Returns (index rows, `(n, samples)` audio).
     """
-    rng = np.random.default_rng([s.seed, 7])
+    rng = np.random.default_rng([s.silence_seed, 7])
     n_zero = int(round(n * s.digital_silence)) if recordings else n
     n_noise = n - n_zero
     audio = np.zeros((n, CLIP_SAMPLES), dtype=np.float32)
@@ -199,8 +201,9 @@ def make_silence(names: list[str], recordings: list[np.ndarray], n: int,
     for name, rec, count in zip(names, recordings, per):
         for j in range(count):
             start = int(rng.integers(0, len(rec) - CLIP_SAMPLES + 1))
-            gain = float(np.exp(rng.uniform(np.log(s.silence_min_gain), 0.0)))
-            audio[k] = rec[start : start + CLIP_SAMPLES] * gain
+            window = rec[start : start + CLIP_SAMPLES]
+            level = float(np.exp(rng.uniform(*np.log(s.silence_rms))))
+            audio[k] = np.clip(window * (level / max(float(np.sqrt(np.mean(window**2))), 1e-8)), -1, 1)
             rows.append((f"{SILENCE_WORD}/{name}_{j:04d}.wav", SILENCE_WORD, SILENCE, f"noise-{name}", f"noise:{name}"))
             k += 1
     for j in range(n_zero):
@@ -408,12 +411,16 @@ def load(path: Path) -> Cache:
 def add_setting_args(parser: argparse.ArgumentParser) -> None:
     """One --option per FeatureSettings field (e.g. --n-mels 64), default from the dataclass."""
     for f in fields(FeatureSettings):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
-                            dest=f"feat_{f.name}")
+        option, dest = f"--{f.name.replace('_', '-')}", f"feat_{f.name}"
+        if isinstance(f.default, tuple):
+            parser.add_argument(option, type=float, nargs=len(f.default), default=f.default, dest=dest)
+        else:
+            parser.add_argument(option, type=type(f.default), default=f.default, dest=dest)
 
 
 def settings_from_args(args: argparse.Namespace) -> FeatureSettings:
-    return FeatureSettings(**{f.name: getattr(args, f"feat_{f.name}") for f in fields(FeatureSettings)})
+    values = {f.name: getattr(args, f"feat_{f.name}") for f in fields(FeatureSettings)}
+    return FeatureSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def main(argv: list[str] | None = None) -> int:

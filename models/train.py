@@ -49,7 +49,7 @@ class TrainSettings:
     warmup_epochs: float = 1.0
     weight_decay: float = 1e-2  # AdamW, decoupled
     label_smoothing: float = 0.1
-    balance: str = "subsample"  # none | subsample (unknown per epoch) | weights (class weights)
+    balance: str = "balanced"  # balanced | subsample (only unknown) | weights (class weights) | none
     unknown_per_epoch: float = 1.0  # subsample: unknown clips per epoch = this x mean command-word count
     targets: str = "labels"  # labels: the 12 outputs | words: every word + silence, summed back to 12
     tta: int = 3  # views averaged at inference: 1 (none), 3 (0, +-tta_frames), 5 (and +-2 tta_frames)
@@ -130,8 +130,26 @@ def target_ids(index: pd.DataFrame, t: Targets) -> np.ndarray:
 
 
 def epoch_rows(labels: np.ndarray, rows: np.ndarray, s: TrainSettings, rng: np.random.Generator) -> np.ndarray:
-    """The training rows of one epoch, shuffled. With `balance=subsample`, `unknown` (most of
-    Kaggle's train clips but a twelfth of its test clips) is subsampled afresh every epoch."""
+    """The training rows of one epoch, shuffled.
+
+    `unknown` is most of Kaggle's train clips but a twelfth of its test clips, and some
+    commands have fewer clips than others (on/off in Speech Commands v2):
+    - `balanced`: every label gets the median label count each epoch (big labels drawn
+      afresh without replacement, small ones repeated): the epoch looks like the test set;
+    - `subsample`: only `unknown` is cut, to `unknown_per_epoch` x the mean command count;
+    - `weights` and `none`: every row once (`weights` reweights the loss instead)."""
+    if s.balance == "balanced":
+        labs = labels[rows]
+        present, counts = np.unique(labs, return_counts=True)
+        per = int(np.median(counts))
+        picked = []
+        for lab, count in zip(present, counts):
+            mine = rows[labs == lab]
+            if count >= per:
+                picked.append(rng.choice(mine, size=per, replace=False))
+            else:  # every clip once, the rest drawn again
+                picked.append(np.concatenate([mine, rng.choice(mine, size=per - count, replace=True)]))
+        return rng.permutation(np.concatenate(picked))
     if s.balance == "subsample":
         is_unknown = labels[rows] == LABEL_INDEX[UNKNOWN]
         command_counts = [np.sum(labels[rows] == LABEL_INDEX[c]) for c in COMMANDS]
@@ -382,10 +400,13 @@ def train_run(name: str, s: TrainSettings, cache: features.Cache, folds: pd.Data
     if param_source == "auto" and (found := tuned_params(name)):
         overrides, tuned = found
     params = registry.params_for(name, profile, overrides)
+    if tuned and tuned.get("train"):
+        s = dataclasses.replace(s, **tuned["train"])
     out = run_dir(name, params, s, cache, folds_path, root)
     if tuned:
         log(f"{name}: using tuned parameters from {TUNE_DIR / name / 'best.json'} "
-            f"(trial {tuned.get('trial')}, CV accuracy {tuned.get('value', float('nan')):.4f}); PARAMS=default ignores them")
+            f"(trial {tuned.get('trial')}, accuracy {tuned.get('value', float('nan')):.4f} on its tuning folds); "
+            "PARAMS=default ignores them")
     write_json(out / "params.json", {
         "model": name, "run_id": out.name, "profile": profile, "params": asdict(params),
         "params_source": f"tuned: {TUNE_DIR / name / 'best.json'} (trial {tuned.get('trial')})" if tuned else "defaults",

@@ -56,3 +56,67 @@ def shared_dev() -> Path:
     if not (SHARED_DEV / "train" / "audio").is_dir():
         pytest.skip(f"the dev data is not at {SHARED_DEV}")
     return SHARED_DEV
+
+
+def _pg_bin() -> Path | None:
+    import glob
+    import shutil
+
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return Path(versions[-1]).parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on loopback (started here, stopped after the session),
+    as a SQLAlchemy URL; a skip with the reason where no server can be run. CI installs
+    Debian's `postgresql` package (see .ci/run)."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'psycopg[binary]')")
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server installed (Debian: apt-get install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="kws-pg-", dir="/tmp"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root: use the postgres system user
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user to run the server as")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = base / "data"
+
+    def run(*cmd):
+        return subprocess.run([*run_as, *map(str, cmd)], capture_output=True, text=True, timeout=120)
+
+    init = run(bindir / "initdb", "-D", data, "-U", "kws", "--auth=trust", "--no-sync")
+    if init.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"initdb failed: {init.stderr.strip()[:200]}")
+    start = run(bindir / "pg_ctl", "-D", data, "-l", base / "log", "-w", "-o",
+                f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    if start.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"PostgreSQL did not start: {start.stderr.strip()[:200]}")
+    created = run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "kws", "optuna")
+    try:
+        if created.returncode != 0:
+            pytest.fail(f"createdb failed: {created.stderr}")
+        yield f"postgresql://kws:not-a-secret@127.0.0.1:{port}/optuna"
+    finally:
+        run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(base, ignore_errors=True)

@@ -127,7 +127,7 @@ def test_tuned_parameters_are_used_and_recorded(tone_project):
 def test_unknown_is_subsampled_each_epoch():
     labels = np.array([LABEL_INDEX["yes"]] * 10 + [LABEL_INDEX["unknown"]] * 100)
     rows = np.arange(len(labels))
-    s = train.TrainSettings(unknown_per_epoch=2.0)
+    s = train.TrainSettings(balance="subsample", unknown_per_epoch=2.0)
     rng = np.random.default_rng(0)
     a, b = train.epoch_rows(labels, rows, s, rng), train.epoch_rows(labels, rows, s, rng)
     # the mean command count is 10/10 commands... only `yes` has clips: mean over commands = 1
@@ -173,3 +173,15 @@ def test_folds_from_other_data_are_refused(tone_project, capsys):
     folds_file.write_text(folds.iloc[1:].to_csv(index=False))
     assert train.main(["--models", "crnn_resnet", "--n-folds", "3", "--profile", "toy"]) == 2
     assert "other data" in capsys.readouterr().err
+
+
+def test_balanced_epochs_give_every_label_the_median_count():
+    labels = np.array([LABEL_INDEX["yes"]] * 10 + [LABEL_INDEX["no"]] * 4 + [LABEL_INDEX["unknown"]] * 100)
+    rows = np.arange(len(labels))
+    s = train.TrainSettings(balance="balanced")
+    rng = np.random.default_rng(0)
+    a = train.epoch_rows(labels, rows, s, rng)
+    counts = np.bincount(labels[a], minlength=12)
+    assert counts[LABEL_INDEX["yes"]] == counts[LABEL_INDEX["no"]] == counts[LABEL_INDEX["unknown"]] == 10
+    assert set(np.flatnonzero(labels == LABEL_INDEX["no"])) <= set(a)  # every small-label clip is in
+    assert len(set(a[labels[a] == LABEL_INDEX["unknown"]])) == 10  # big labels without repeats

@@ -1,0 +1,293 @@
+"""`make ensemble`: blend finished runs, correct the test priors, write a submission and a report.
+
+    RUNS=...       run folders or model names (latest finished run of each); default: all finished runs
+    METHOD=auto    auto | mean | logmean | weights | caruana | stack (auto: best honest CV accuracy)
+    PRIORS=em      em | uniform | none: the test probabilities, calibrated on the blend's honest
+                   OOF predictions, are moved to estimated (em) or equal test priors
+                   (see submissions/priors.py)
+    NAME=...       submission name (default: <method>-<priors>-<hash of runs and settings>)
+
+Writes artifacts/submissions/<name>.{csv,npy,json} and artifacts/reports/<name>/index.html.
+When the data has an answer key (dev and demo data), the test accuracy of the blend and of
+each run is printed too, for information: nothing is chosen by it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from competition import layout
+from competition.data import read_manifest
+from competition.files import short_hash
+from competition.labels import LABEL_INDEX, LABELS, SILENCE
+from submissions import blend as blending
+from submissions import metrics, priors, report, submission
+from submissions.runs import RUNS_DIR, BlendError, RunSet, gather
+
+# A test clip the feature reader could not use (listed in bad_files.csv) has no prediction, but
+# Kaggle rejects a file without it; an unreadable or empty clip is most likely silence.
+FILL_LABEL = SILENCE
+
+
+def _matching_manifest(rs: RunSet, data_dir: Path, log) -> dict | None:
+    """The data manifest when it describes the data the runs were made on, else None (with a note)."""
+    try:
+        manifest = read_manifest(data_dir)
+    except layout.LayoutError:
+        return None
+    if manifest.get("fingerprint") != rs.fingerprint:
+        log(f"note: the runs were made on data {rs.fingerprint}, but {data_dir}/raw now holds "
+            f"{manifest.get('source')} data {manifest.get('fingerprint')}: its test clip list and answer key are not used")
+        return None
+    return manifest
+
+
+def _all_test_clips(rs: RunSet, manifest: dict | None) -> list[str]:
+    """Every clip of test/audio (the runs' test index plus any the feature reader left out)."""
+    if manifest is None:
+        return list(rs.test_fnames)
+    tdir = layout.test_dir(Path(manifest["root"]))
+    try:
+        listed = sorted(n for n in (p.name for p in tdir.iterdir()) if n.endswith(".wav"))
+    except OSError:
+        return list(rs.test_fnames)
+    unknown = sorted(set(rs.test_fnames) - set(listed))
+    if unknown:
+        raise BlendError(f"the runs predict {len(unknown)} clip(s) that are not in {tdir} (e.g. {unknown[0]}); "
+                         "rerun `make features` and `make train` for the current data")
+    return listed
+
+
+def _with_fills(fnames: tuple[str, ...], probs: np.ndarray, all_clips: list[str]) -> tuple[list[str], np.ndarray]:
+    """Rows for every clip: predicted ones, then one-hot `FILL_LABEL` rows for clips without a prediction."""
+    missing = sorted(set(all_clips) - set(fnames))
+    fill = np.zeros((len(missing), len(LABELS)))
+    fill[:, LABEL_INDEX[FILL_LABEL]] = 1.0
+    return [*fnames, *missing], np.concatenate([probs, fill])
+
+
+def _default_name(chosen: str, mode: str, rs: RunSet, s: blending.BlendSettings) -> str:
+    key = short_hash({"runs": [r.name for r in rs.runs], "method": chosen, "priors": mode, "settings": asdict(s)}, 6)
+    return f"{chosen}-{mode}-{len(rs.runs)}runs-{key}"
+
+
+def _run_rows(rs: RunSet, weights: np.ndarray | None) -> list[dict]:
+    rows = []
+    for i, r in enumerate(rs.runs):
+        folds = (r.cv.get("folds") or {})
+        fold_acc = {int(k): v.get("accuracy") for k, v in folds.items() if isinstance(v, dict)}
+        if not fold_acc:  # cv.json without per-fold entries: recompute from oof.npy
+            fold_acc = {int(k): metrics.accuracy(r.oof[rs.fold == k], rs.y[rs.fold == k]) for k in np.unique(rs.fold)}
+        rows.append({"name": r.name, "path": str(r.path), "accuracy": metrics.accuracy(r.oof, rs.y),
+                     "log_loss": metrics.log_loss(r.oof, rs.y), "fold_accuracy": fold_acc,
+                     "weight": None if weights is None else float(weights[i])})
+    return rows
+
+
+def _method_rows(result: blending.BlendResult, rs: RunSet, s: blending.BlendSettings) -> list[dict]:
+    rows = []
+    for sc in result.scores:
+        w = result.blender.weights if sc.method == result.chosen.method else None
+        if w is None and sc.method != "stack":
+            w = blending.fit(sc.method, rs.oof, rs.y, s).weights  # cheap for the weight-based methods
+        rows.append({"method": sc.method, "accuracy": sc.accuracy, "log_loss": sc.log_loss,
+                     "fits": sc.method not in blending.FITS_NOTHING,
+                     "weights": None if w is None else [float(x) for x in w]})
+    return rows
+
+
+def _print_tables(rs: RunSet, runs: list[dict], methods: list[dict], chosen: str, auto: bool, log) -> None:
+    width = max(len(r["name"]) for r in runs) + 2
+    log(f"{len(rs.runs)} run(s), {len(rs.y)} OOF clips in {len(np.unique(rs.fold))} speaker-grouped folds "
+        f"({rs.folds_path}), {len(rs.test_fnames)} test clips")
+    log(f"  {'run':<{width}} OOF acc  log loss")
+    for r in runs:
+        log(f"  {r['name']:<{width}} {r['accuracy']:.4f}  {r['log_loss']:8.4f}")
+    log(f"  {'method':<10} CV acc  log loss  weights (refitted on all OOF rows)")
+    for m in methods:
+        mark = "*" if m["method"] == chosen else " "
+        w = " ".join(f"{x:.3f}" for x in m["weights"]) if m["weights"] else "(logistic regression)"
+        log(f"{mark} {m['method']:<10} {m['accuracy']:.4f}  {m['log_loss']:8.4f}  {w}")
+    why = "best honest CV accuracy" if auto else "METHOD"
+    log(f"* chosen by {why}. Methods marked as fitting are scored by nested CV: fitted on the other folds' "
+        "OOF rows, scored on the held-out fold; mean and logmean fit nothing.")
+
+
+def _prior_line(shift: priors.PriorShift) -> str:
+    if shift.mode == "none":
+        return "priors: none (test probabilities used as the models gave them)"
+    moves = sorted(range(len(LABELS)), key=lambda i: -abs(shift.test[i] - shift.train[i]))[:3]
+    detail = ", ".join(f"{LABELS[i]} {shift.train[i]:.3f} -> {shift.test[i]:.3f}" for i in moves)
+    how = (f"EM {'converged' if shift.converged else 'stopped without converging'} after {shift.iterations} "
+           "iterations" if shift.mode == "em" else "assumed uniform")
+    how += f", after calibration on OOF: temperature {shift.calibration.temperature:.3f}"
+    bias = shift.calibration.bias
+    if bias is not None:
+        how += f", largest bias {LABELS[int(np.argmax(np.abs(bias)))]} {bias[np.argmax(np.abs(bias))]:+.2f}"
+    return f"priors: {shift.mode} ({how}); largest changes: {detail}"
+
+
+def _answer_key_rows(rs: RunSet, result: blending.BlendResult, solution: pd.DataFrame, all_clips: list[str],
+                     train: np.ndarray, mode: str, calibration: priors.Calibration) -> tuple[list[dict], np.ndarray]:
+    """Test accuracy of the blend and of each run, with and without the prior correction
+    (each run calibrated on its own OOF rows, as the blend is on its honest ones)."""
+    def acc(probs: np.ndarray) -> dict:
+        fnames, rows = _with_fills(rs.test_fnames, probs, all_clips)
+        return submission.score_frames(submission.to_frame(fnames, rows), solution)
+
+    out, confusion = [], None
+    blended = f"blend ({result.chosen.method})"
+    calibrations = {blended: calibration}
+    if mode != "none":
+        calibrations |= {r.name: priors.fit_calibration(r.oof, rs.y) for r in rs.runs}
+    for what, probs in [(blended, result.test), *[(r.name, r.test) for r in rs.runs]]:
+        raw = acc(probs)
+        fixed = acc(priors.correct(probs, train, mode, calibrations[what])[0]) if mode != "none" else raw
+        if confusion is None:
+            confusion = np.asarray(fixed["confusion"])
+        out.append({"what": what, "accuracy": fixed["accuracy"], "raw": raw["accuracy"]})
+    return out, confusion
+
+
+def _report_data(name: str, rs: RunSet, result: blending.BlendResult, runs: list[dict], methods: list[dict],
+                 shift: priors.PriorShift, info: dict, csv: Path, filled: list[str], test_rows: list[dict] | None,
+                 test_cm: np.ndarray | None, solution_path: str | None) -> report.ReportData:
+    chosen = result.chosen
+    best = max(runs, key=lambda r: r["accuracy"])
+    pred = np.argmax(result.oof, axis=1)
+    best_pred = np.argmax(rs.runs[runs.index(best)].oof, axis=1)
+    return report.ReportData(
+        name=name, chosen=chosen.method, priors_mode=shift.mode, runs=runs, methods=methods,
+        oof_confusion=metrics.confusion(rs.y, pred),
+        per_class={f"blend ({chosen.method})": metrics.per_class_accuracy(rs.y, pred),
+                   f"best run ({best['name']})": metrics.per_class_accuracy(rs.y, best_pred)},
+        train_priors=shift.train, test_priors=shift.test, calibration=shift.calibration, submission=str(csv),
+        facts=[("submission", str(csv)), ("runs", str(len(runs))),
+               ("blend", f"{chosen.method} ({info['chosen_by']})"),
+               ("honest CV accuracy", f"{chosen.accuracy:.4f} (log loss {chosen.log_loss:.4f})"),
+               ("best single run (OOF)", f"{best['name']}: {best['accuracy']:.4f}"),
+               ("priors", _prior_line(shift).removeprefix("priors: ")),
+               ("clips", f"{len(rs.y)} OOF in {len(np.unique(rs.fold))} folds, {info['rows']} test"),
+               ("folds / features", f"{rs.folds_path} / {rs.features_path}"),
+               ("written", info["created"])],
+        notes=list(rs.notes) + ([f"{len(filled)} test clip(s) without a prediction were labelled "
+                                 f"'{FILL_LABEL}'"] if filled else []),
+        test=test_rows, test_confusion=test_cm, solution=str(solution_path or ""),
+        answer_key_priors=None if test_cm is None else test_cm.sum(axis=1) / test_cm.sum())
+
+
+def _print_answer_key(rows: list[dict], solution_path: str, mode: str, log) -> None:
+    log(f"answer key {solution_path} (for information only; nothing above was chosen by it):")
+    head = f"PRIORS={mode}" if mode != "none" else ""
+    width = max(len(t["what"]) for t in rows) + 2
+    log(f"  {'':<{width}} no correction  {head}")
+    for t in rows:
+        log(f"  {t['what']:<{width}} {t['raw']:.4f}" + (f"         {t['accuracy']:.4f}" if head else ""))
+
+
+def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "em", name: str | None = None, *,
+             runs_dir: Path = RUNS_DIR, data_dir: Path = Path("data"),
+             submissions_dir: Path = submission.SUBMISSIONS_DIR, reports_dir: Path = report.REPORTS_DIR,
+             base: Path = Path("."), settings: blending.BlendSettings = blending.DEFAULTS, log=print) -> dict:
+    """Gather, blend, correct priors, write the submission and the report; return what was written."""
+    if mode not in priors.MODES:
+        raise BlendError(f"unknown PRIORS={mode!r}; choose one of {', '.join(priors.MODES)}")
+    if name is not None:
+        submission.check_name(name)
+    started = time.perf_counter()
+    rs = gather(specs, runs_dir, base)
+    for note in rs.notes:
+        log(note)
+    manifest = _matching_manifest(rs, data_dir, log)
+    all_clips = _all_test_clips(rs, manifest)
+
+    result = blending.blend(rs.oof, rs.y, rs.fold, rs.test, method, s=settings)
+    chosen = result.chosen
+    train = priors.train_priors(rs.y, len(LABELS))
+    # calibrated on the blend's honest OOF predictions: held out like the test clips, labels known
+    calibration = priors.fit_calibration(result.oof, rs.y) if mode != "none" else priors.IDENTITY
+    test_probs, shift = priors.correct(result.test, train, mode, calibration)
+    runs, methods = _run_rows(rs, result.blender.weights), _method_rows(result, rs, settings)
+    _print_tables(rs, runs, methods, chosen.method, method == "auto", log)
+    log(_prior_line(shift))
+
+    name = name or _default_name(chosen.method, mode, rs, settings)
+    fnames, rows = _with_fills(rs.test_fnames, test_probs, all_clips)
+    filled = fnames[len(rs.test_fnames):]
+    if filled:
+        log(f"note: {len(filled)} test clip(s) have no prediction (left out by the feature reader, see "
+            f"{rs.features_path / 'bad_files.csv'}); labelled '{FILL_LABEL}'")
+    info = {
+        "name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "method": chosen.method, "chosen_by": "auto: best honest CV accuracy" if method == "auto" else "METHOD",
+        "honest_cv": {"accuracy": chosen.accuracy, "log_loss": chosen.log_loss, "fold_accuracy": chosen.fold_accuracy},
+        "weights": result.blender.weight_list(),
+        "runs": [{k: r[k] for k in ("name", "path", "accuracy", "log_loss", "weight")} for r in runs],
+        "methods": [{k: m[k] for k in ("method", "accuracy", "log_loss", "weights")} for m in methods],
+        "priors": shift.to_json(LABELS),
+        "folds": str(rs.folds_path), "features": str(rs.features_path),
+        "data": {"fingerprint": rs.fingerprint, "source": rs.runs[0].params["data"].get("source")},
+        "filled_clips": filled, "settings": asdict(settings), "rows": len(fnames),
+    }
+    paths = submission.write(name, fnames, rows, info, all_clips, submissions_dir)
+
+    test_rows, test_cm, solution_path = None, None, (manifest or {}).get("solution")
+    if solution_path and Path(solution_path).is_file():
+        solution = submission.read_solution(Path(solution_path))
+        test_rows, test_cm = _answer_key_rows(rs, result, solution, all_clips, train, mode, calibration)
+
+    d = _report_data(name, rs, result, runs, methods, shift, info, paths["csv"], filled, test_rows, test_cm,
+                     solution_path)
+    html_path = report.write_report(d, reports_dir)
+
+    log(f"submission: {paths['csv']} ({len(fnames)} clips; probabilities in {paths['npy'].name}, "
+        f"settings in {paths['json'].name})")
+    log(f"report: {html_path}")
+    if test_rows:
+        _print_answer_key(test_rows, solution_path, mode, log)
+    log(f"done in {time.perf_counter() - started:.1f} s")
+    return {"name": name, "paths": paths, "report": html_path, "result": result, "shift": shift,
+            "test": test_rows, "info": info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make ensemble", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", nargs="*", default=None,
+                        help="run folders or model names (space or comma separated); default: all finished runs")
+    parser.add_argument("--method", default="auto", help=f"auto | {' | '.join(blending.METHODS)} (default: auto)")
+    parser.add_argument("--priors", default="em", help="em | uniform | none (default: em)")
+    parser.add_argument("--name", default=None, help="submission name (default: derived from the runs and settings)")
+    parser.add_argument("--caruana-metric", default=blending.BlendSettings.caruana_metric,
+                        choices=["log_loss", "accuracy"])
+    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--out", type=Path, default=submission.SUBMISSIONS_DIR)
+    parser.add_argument("--reports", type=Path, default=report.REPORTS_DIR)
+    args = parser.parse_args(argv)
+    if args.method != "auto" and args.method not in blending.METHODS:
+        print(f"make ensemble: error: unknown METHOD={args.method!r}; choose auto, {', '.join(blending.METHODS)}",
+              file=sys.stderr)
+        return 2
+    try:
+        ensemble(args.runs, args.method, args.priors, args.name or None, runs_dir=args.runs_dir,
+                 data_dir=args.data_dir, submissions_dir=args.out, reports_dir=args.reports,
+                 settings=blending.BlendSettings(caruana_metric=args.caruana_metric))
+    except (BlendError, submission.SubmissionError) as e:
+        print(f"make ensemble: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("make ensemble: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
