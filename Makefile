@@ -108,6 +108,17 @@ submit: $(STAMP) ## Validate a submission and send it to Kaggle (SUBMISSION: new
 bench-features: $(STAMP) ## Time the feature cache against the naive librosa loop (BENCH_CLIPS)
 	$(PYTHON) -m benchmarks.bench_features $(if $(BENCH_CLIPS),--clips $(BENCH_CLIPS))
 
+.PHONY: bench-train
+bench-train: $(STAMP) ## 5-fold accuracy and time of every model + training throughput (BENCH_MODELS, EPOCHS)
+	$(PYTHON) -m benchmarks.bench_train $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) $(if $(EPOCHS),--epochs $(EPOCHS))
+
+.PHONY: bench-tune
+bench-tune: $(STAMP) ## Tuned against default parameters, trials pruned and time saved (MODEL, TRIALS, EPOCHS)
+	$(PYTHON) -m benchmarks.bench_tune --model $(MODEL) --trials $(TRIALS) $(if $(EPOCHS),--epochs $(EPOCHS))
+
+.PHONY: bench
+bench: bench-features bench-train bench-tune ## All benchmarks
+
 # --- quality ---------------------------------------------------------------
 
 .PHONY: test

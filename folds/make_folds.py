@@ -31,6 +31,14 @@ class FoldSettings:
     seed: int = 0
 
 
+DEMO_FOLDS = 3
+
+
+def default_n_folds(manifest: dict) -> int:
+    """5 folds; 3 on the embedded demo data, so the demo pipeline fits in minutes on a CPU."""
+    return DEMO_FOLDS if manifest.get("source") == "demo" else FoldSettings.n_folds
+
+
 class FoldsError(Exception):
     """Folds that do not belong to the clips at hand; the message says what to do."""
 
@@ -102,16 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make folds", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     features.add_setting_args(parser)
-    parser.add_argument("--n-folds", type=int, default=FoldSettings.n_folds)
+    parser.add_argument("--n-folds", type=int, default=None, help="default 5 (3 on the demo data)")
     parser.add_argument("--fold-seed", type=int, default=FoldSettings.seed)
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--features", type=Path, default=features.FEATURES_DIR)
     parser.add_argument("--out", type=Path, default=FOLDS_DIR)
     args = parser.parse_args(argv)
     try:
-        cache = features.cache_dir(features.settings_from_args(args), read_manifest(args.data_dir), args.features)
+        manifest = read_manifest(args.data_dir)
+        cache = features.cache_dir(features.settings_from_args(args), manifest, args.features)
         index = features.load(cache).train_index
-        make_folds(index, FoldSettings(args.n_folds, args.fold_seed), args.out)
+        n_folds = args.n_folds or default_n_folds(manifest)
+        if not args.n_folds and n_folds != FoldSettings.n_folds:
+            print(f"demo data: {n_folds} folds instead of {FoldSettings.n_folds}, to keep the demo quick (N_FOLDS=... to choose)")
+        make_folds(index, FoldSettings(n_folds, args.fold_seed), args.out)
     except (LayoutError, FileNotFoundError, FoldsError) as e:
         print(f"make folds: error: {e}", file=sys.stderr)
         return 2

@@ -36,14 +36,17 @@ def power_to_db(p):
 class AugSettings:
     """What augmentation a training run uses. 0 or 0.0 turns a part off."""
 
+    # Defaults measured on the dev data (cnn_resnet, fold 0, 20 epochs; README "Measured"):
+    # stronger settings (noise on 80% of clips down to 3 dB SNR, two masks of each kind)
+    # cost 1.9 points of OOF accuracy, none at all cost 1.3.
     shift_frames: int = 10  # +-100 ms at a 10 ms hop
     gain_db: float = 6.0  # +- this many dB
-    noise_prob: float = 0.8  # share of clips that get background noise
-    snr_db: tuple[float, float] = (3.0, 30.0)  # uniform range of the noise's SNR
-    time_masks: int = 2
-    time_mask_frames: int = 10
-    freq_masks: int = 2
-    freq_mask_mels: int = 5
+    noise_prob: float = 0.5  # share of clips that get background noise
+    snr_db: tuple[float, float] = (10.0, 30.0)  # uniform range of the noise's SNR
+    time_masks: int = 1
+    time_mask_frames: int = 8
+    freq_masks: int = 1
+    freq_mask_mels: int = 4
     mixup_alpha: float = 0.0  # > 0: mixup in the feeder with Beta(alpha, alpha)
 
 

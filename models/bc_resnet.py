@@ -33,7 +33,7 @@ class Params:
 
 
 TOY = Params(width=0.5)
-CPU = Params(width=3.0)
+CPU = Params(width=2.0)
 
 STAGES = ((8, 2, 1, 1), (12, 2, 2, 2), (16, 4, 2, 4), (20, 4, 1, 8))  # (channels/c, blocks, freq stride, dilation)
 

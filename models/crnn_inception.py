@@ -22,7 +22,7 @@ class Params:
 
 
 TOY = Params(stem=4, filters=(8, 8), gru_units=8)
-CPU = Params(stem=16, filters=(32, 64, 96), gru_units=64)
+CPU = Params(stem=24, filters=(48, 96), gru_units=64)
 
 
 def inception(x, filters: int):
@@ -39,6 +39,7 @@ def build(p: Params, input_shape: tuple[int, int], n_classes: int) -> keras.Mode
     """`(batch, frames, mels)` normalised log-mel -> `(batch, n_classes)` probabilities."""
     inp = keras.Input(input_shape)
     x = conv_bn(as_image(inp), p.stem, 3)
+    x = layers.MaxPooling2D(2)(x)  # the blocks are 4-branch: at full resolution they would cost 4x
     for f in p.filters:
         x = inception(x, f)
         x = layers.MaxPooling2D(2)(x)

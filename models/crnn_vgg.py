@@ -21,7 +21,7 @@ class Params:
 
 
 TOY = Params(filters=(4, 8), convs_per_block=1, gru_units=8)
-CPU = Params(filters=(24, 48, 96), gru_units=64)  # for machines without a GPU (see models.train)
+CPU = Params(filters=(16, 32, 64), gru_units=64)  # for machines without a GPU (see models.train)
 
 
 def build(p: Params, input_shape: tuple[int, int], n_classes: int) -> keras.Model:

@@ -467,7 +467,7 @@ def choose_profile(profile: str, device: str, source: str) -> str:
     return "full" if device == "gpu" else "cpu"
 
 
-DEMO_EPOCHS = 12
+DEMO_EPOCHS = 6  # with 3 folds and the cpu sizes: the demo pipeline in about 12 minutes on 2 cores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="auto: tuned parameters from make tune when they exist; default: ignore them")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="override TrainSettings fields, e.g. lr=0.001 balance=weights aug.noise_prob=0.5")
-    parser.add_argument("--n-folds", type=int, default=FoldSettings.n_folds)
+    parser.add_argument("--n-folds", type=int, default=None, help="default 5 (3 on the demo data)")
     parser.add_argument("--fold-seed", type=int, default=FoldSettings.seed)
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--runs", type=Path, default=RUNS_DIR)
@@ -498,9 +498,10 @@ def main(argv: list[str] | None = None) -> int:
             registry.get(n)
         manifest = read_manifest(args.data_dir)
         cache = features.load(features.cache_dir(features.settings_from_args(args), manifest))
-        fs = FoldSettings(args.n_folds, args.fold_seed)
+        from folds.make_folds import default_n_folds, folds_path
+
+        fs = FoldSettings(args.n_folds or default_n_folds(manifest), args.fold_seed)
         folds = load_folds(cache.train_index, fs)
-        from folds.make_folds import folds_path
 
         s = apply_overrides(TrainSettings(), args.set)
         device = accelerator()

@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="stop adding trials after this many seconds")
     parser.add_argument("--seed", type=int, default=None, help="sampler seed (default: random per worker)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="TrainSettings overrides")
-    parser.add_argument("--n-folds", type=int, default=5)
+    parser.add_argument("--n-folds", type=int, default=None, help="default 5 (3 on the demo data)")
     parser.add_argument("--fold-seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--tune-dir", type=Path, default=TUNE_DIR)
@@ -352,7 +352,7 @@ def tune(args, argv: list[str]) -> int:
         storage_url = args.storage
         manifest = read_manifest(args.data_dir)
         cache = features.load(features.cache_dir(features.settings_from_args(args), manifest))
-        fs = FoldSettings(args.n_folds, args.fold_seed)
+        fs = FoldSettings(args.n_folds or default_n_folds(manifest), args.fold_seed)
         folds = load_folds(cache.train_index, fs)
         s = apply_overrides(TrainSettings(), args.set)
     except (registry.UnknownModelError, LayoutError, FileNotFoundError, FoldsError, TrainError, ValueError) as e:

@@ -202,7 +202,11 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
     if name is not None:
         submission.check_name(name)
     started = time.perf_counter()
-    rs = gather(specs, runs_dir, base)
+    try:
+        current = read_manifest(data_dir).get("fingerprint")
+    except layout.LayoutError:
+        current = None
+    rs = gather(specs, runs_dir, base, fingerprint=current, log=log)
     for note in rs.notes:
         log(note)
     manifest = _matching_manifest(rs, data_dir, log)

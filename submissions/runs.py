@@ -256,6 +256,26 @@ def load_runs(paths: list[Path], base: Path = Path(".")) -> RunSet:
                   fingerprint=str(first["data"].get("fingerprint")), notes=tuple(notes))
 
 
-def gather(specs: list[str] | None = None, root: Path = RUNS_DIR, base: Path = Path(".")) -> RunSet:
-    """Resolve `specs` (see `resolve`) under `root` and load the runs."""
-    return load_runs(resolve(specs, root), base)
+def gather(specs: list[str] | None = None, root: Path = RUNS_DIR, base: Path = Path("."),
+           fingerprint: str | None = None, log=print) -> RunSet:
+    """Resolve `specs` (see `resolve`) under `root` and load the runs.
+
+    Without `specs`, and with the `fingerprint` of the data now in data/raw, only the
+    finished runs made on that data and on the newest of their folds files are taken (runs
+    of the demo and of the real data can live side by side); the others are named as left out.
+    """
+    paths = resolve(specs, root)
+    if not specs and fingerprint:
+        params = {p: _read_json(p / "params.json") for p in paths}
+        same = [p for p in paths if params[p].get("data", {}).get("fingerprint") == fingerprint]
+        if not same:
+            raise BlendError(f"none of the finished runs in {root} was made on the data now in data/raw "
+                             f"({fingerprint}): run `make train` first, or name runs with RUNS=...")
+        folds = params[same[-1]].get("folds", {}).get("path")  # paths are oldest first
+        keep = [p for p in same if params[p].get("folds", {}).get("path") == folds]
+        left = [p for p in paths if p not in keep]
+        if left:
+            log(f"blending the {len(keep)} finished run(s) made on the current data and folds; left out "
+                f"{len(left)} made on other data or folds: " + ", ".join(f"{p.parent.name}/{p.name}" for p in left))
+        paths = keep
+    return load_runs(paths, base)

@@ -422,7 +422,11 @@ def test_ensemble_prints_the_tables_and_the_answer_key_for_information(done):
 
 def test_ensemble_cli_reports_user_errors_in_one_line(world, capsys):
     _edit_params(world.run_dirs["noise"], lambda p: p["data"].update(fingerprint="elsewhere"))
-    assert ensemble.main(["--method", "mean"]) == 2
+    # by default a run made on other data is left out, and named
+    assert ensemble.main(["--method", "mean"]) == 0
+    assert "left out 1 made on other data or folds: noise/" in capsys.readouterr().out
+    # named explicitly, it is refused
+    assert ensemble.main(["--runs", "good_a", "noise", "--method", "mean"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("make ensemble: error: cannot blend runs made on different data")
     assert "\n" not in err and "Traceback" not in err

@@ -25,9 +25,9 @@ def states(study):
 
 
 def test_a_study_runs_exports_best_and_train_uses_it(tone_project, capsys):
-    assert tune.main([*TOY_ARGS, "--trials", "3", "--seed", "0"]) == 0
+    assert tune.main([*TOY_ARGS, "--trials", "2", "--seed", "0"]) == 0
     study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None))
-    assert len(study.trials) == 3 and "COMPLETE" in states(study)
+    assert len(study.trials) == 2 and "COMPLETE" in states(study)
     best = json.loads(Path("artifacts/tune/cnn_resnet/best.json").read_text())
     assert best["trial"] == study.best_trial.number and best["value"] == pytest.approx(study.best_value)
     assert set(best["params"]) == {"stem", "filters", "blocks_per_stage", "dropout"}
@@ -37,7 +37,7 @@ def test_a_study_runs_exports_best_and_train_uses_it(tone_project, capsys):
     assert Path("artifacts/tune/cnn_resnet/report/history.png").stat().st_size > 1000
     # a rerun continues the same study
     assert tune.main([*TOY_ARGS, "--trials", "1"]) == 0
-    assert len(optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None)).trials) == 4
+    assert len(optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None)).trials) == 3
     # make train picks the tuned parameters up and records where they came from
     cache, folds, folds_file = tone_project
     logged = []

@@ -1,0 +1,98 @@
+"""`make bench-tune`: what tuning buys, and what pruning saves, on the data in data/raw.
+
+1. `make tune` for one model (TRIALS trials on fold 0, EPOCHS epochs each, Hyperband pruning);
+2. the time pruning saved: for each pruned trial, the epochs it did not run times the mean
+   seconds per epoch of the finished trials;
+3. 5-fold CV of the model with its default parameters and with the tuned ones (both through
+   `make train`'s code with its default epochs; finished folds are reused), OOF accuracy and,
+   where there is an answer key, test accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from benchmarks.bench_features import cpu_name  # noqa: E402
+from benchmarks.bench_train import test_accuracy  # noqa: E402
+from competition import features  # noqa: E402
+from competition.data import read_manifest  # noqa: E402
+from competition.files import write_json  # noqa: E402
+from folds.make_folds import FoldSettings, default_n_folds, folds_path, load_folds  # noqa: E402
+from models import train, tune  # noqa: E402
+
+OUT = Path("artifacts/bench")
+
+
+def pruning_savings(study, epochs: int) -> dict:
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.duration]
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED and t.duration]
+    per_epoch = np.mean([t.duration.total_seconds() / epochs for t in done]) if done else float("nan")
+    saved = sum((epochs - (max(t.intermediate_values) + 1 if t.intermediate_values else 0)) * per_epoch
+                for t in pruned)
+    spent = sum(t.duration.total_seconds() for t in trials if t.duration)
+    return {"trials": len(trials), "complete": len(done), "pruned": len(pruned),
+            "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in trials),
+            "seconds_spent": round(spent), "seconds_saved_by_pruning": round(saved),
+            "share_saved": round(saved / (spent + saved), 3) if spent + saved else 0.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="cnn_resnet")
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=12, help="epochs per tuning trial")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    args = parser.parse_args(argv)
+
+    t0 = time.time()
+    code = tune.main(["--model", args.model, "--trials", str(args.trials), "--epochs", str(args.epochs), "--seed", "0"])
+    if code:
+        return code
+    tune_seconds = time.time() - t0
+    import optuna
+
+    study = optuna.load_study(study_name=args.model, storage=tune.storage_for(args.model, None))
+    stats = pruning_savings(study, args.epochs)
+
+    manifest = read_manifest(args.data_dir)
+    cache = features.load(features.cache_dir(features.FeatureSettings(), manifest))
+    fs = FoldSettings(default_n_folds(manifest))
+    folds = load_folds(cache.train_index, fs)
+    device = train.accelerator()
+    profile = train.choose_profile("auto", device, manifest["source"])
+    solution = Path(manifest["solution"]) if manifest.get("solution") else None
+    result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {device.upper()}", "model": args.model,
+              "tuning": {**stats, "epochs_per_trial": args.epochs, "wall_seconds": round(tune_seconds),
+                         "best_trial": study.best_trial.number, "best_fold0_accuracy": study.best_value}}
+    for source in ("default", "auto"):
+        out = train.train_run(args.model, train.TrainSettings(), cache, folds, folds_path(cache.train_index, fs),
+                              fs.n_folds, profile=profile, param_source=source, device=device, verbose=0)
+        cv = json.loads((out / "cv.json").read_text())
+        row = {"run": str(out), "oof_accuracy": cv["overall"]["accuracy"],
+               "params": json.loads((out / "params.json").read_text())["params"]}
+        if solution:
+            row["test_accuracy_5folds"] = test_accuracy(np.load(out / "test.npy"), cache.test_index["fname"], solution)
+        result["default" if source == "default" else "tuned"] = row
+    write_json(OUT / f"tune_{args.model}.json", result)
+    print(json.dumps(result, indent=2))
+    d, t = result["default"], result["tuned"]
+    print(f"{args.model}: 5-fold OOF accuracy default {d['oof_accuracy']:.4f} -> tuned {t['oof_accuracy']:.4f}"
+          + (f"; test {d['test_accuracy_5folds']:.4f} -> {t['test_accuracy_5folds']:.4f}" if solution else ""))
+    print(f"tuning: {stats['trials']} trials, {stats['pruned']} pruned, {stats['seconds_spent']} s spent, "
+          f"about {stats['seconds_saved_by_pruning']} s saved by pruning ({stats['share_saved']:.0%} of the unpruned cost)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
