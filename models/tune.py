@@ -337,7 +337,7 @@ def tune(args, argv: list[str]) -> int:
     from competition import features
     from competition.data import read_manifest
     from competition.layout import LayoutError
-    from folds.make_folds import FoldsError, FoldSettings, folds_path, load_folds
+    from folds.make_folds import FoldsError, FoldSettings, default_n_folds, folds_path, load_folds
     from models import registry
     from models.train import (
         DEMO_EPOCHS,
