@@ -116,6 +116,14 @@ bench-train: $(STAMP) ## 5-fold accuracy and time of every model + training thro
 bench-tune: $(STAMP) ## Tuned against default parameters, trials pruned and time saved (MODEL, TRIALS, EPOCHS)
 	$(PYTHON) -m benchmarks.bench_tune --model $(MODEL) --trials $(TRIALS) $(if $(EPOCHS),--epochs $(EPOCHS))
 
+.PHONY: bench-ablation
+bench-ablation: $(STAMP) ## The measurements behind the training defaults (one model, fold 0, each setting)
+	$(PYTHON) -m benchmarks.bench_ablation
+
+.PHONY: bench-speed
+bench-speed: $(STAMP) ## Training clips/s of every model and one epoch of 60,000 clips (KERAS_BACKEND, PROFILE, BENCH_CLIPS)
+	$(PYTHON) -m benchmarks.bench_speed --profile $(PROFILE) $(if $(BENCH_CLIPS),--clips $(BENCH_CLIPS))
+
 .PHONY: bench
 bench: bench-features bench-train bench-tune ## All benchmarks
 

@@ -64,8 +64,8 @@ def bench_model(name: str, epochs: int, cache, folds, fpath: Path, n_folds: int,
                           device=device, verbose=0)
     cv = json.loads((out / "cv.json").read_text())
     seconds = sum(json.loads((out / f"fold_{k}" / "metrics.json").read_text())["seconds"] for k in range(n_folds))
-    row = {"model": name, "run": str(out), "params": registry.params_for(name, profile).__class__.__name__,
-           "n_params": None, "oof_accuracy": cv["overall"]["accuracy"], "train_seconds": round(seconds),
+    row = {"model": name, "run": str(out), "params": json.loads((out / "params.json").read_text())["params"],
+           "oof_accuracy": cv["overall"]["accuracy"], "train_seconds": round(seconds),
            "wall_seconds_this_call": round(time.time() - t0)}
     if solution:
         row["test_accuracy_fold0"] = test_accuracy(np.load(out / "fold_0" / "test.npy"), cache.test_index["fname"], solution)

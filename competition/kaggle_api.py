@@ -25,6 +25,7 @@ COMPETITION = "tensorflow-speech-recognition-challenge"
 COMPETITION_URL = f"https://www.kaggle.com/competitions/{COMPETITION}"
 RULES_URL = f"{COMPETITION_URL}/rules"
 ARCHIVES = ("train.7z", "test.7z")
+KAGGLE_TEST_CLIPS = 158_538  # test/audio of the competition: a local copy of it is Kaggle's data too
 
 HOW_TO_GET_A_TOKEN = (
     "create an API token at https://www.kaggle.com/settings (section 'API', 'Create New Token') "

@@ -57,7 +57,7 @@ class TimeShift(layers.Layer):
     """Shift each clip by a random number of frames in [-max_frames, max_frames]."""
 
     def __init__(self, max_frames: int, fill: float = DB_FLOOR, seed=None, **kw):
-        super().__init__(**kw)
+        super().__init__(**{"dtype": "float32", **kw})  # exp/log of dB powers need float32, also under mixed precision
         self.max_frames, self.fill = int(max_frames), float(fill)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -84,7 +84,7 @@ class Gain(layers.Layer):
     """Scale each clip's power by a random gain of +-`max_db`."""
 
     def __init__(self, max_db: float, seed=None, **kw):
-        super().__init__(**kw)
+        super().__init__(**{"dtype": "float32", **kw})  # exp/log of dB powers need float32, also under mixed precision
         self.max_db, self.seed = float(max_db), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -107,7 +107,7 @@ class NoiseMix(layers.Layer):
     """
 
     def __init__(self, bank: np.ndarray, prob: float, snr_db: tuple[float, float], seed=None, **kw):
-        super().__init__(**kw)
+        super().__init__(**{"dtype": "float32", **kw})  # exp/log of dB powers need float32, also under mixed precision
         self.bank = ops.convert_to_tensor(np.asarray(bank, dtype="float32"))
         self.n_windows = int(np.shape(bank)[0])
         self.prob, self.snr_db, self.seed = float(prob), tuple(float(v) for v in snr_db), seed
@@ -138,7 +138,7 @@ class SpecAugment(layers.Layer):
     mel bands, each filled with the clip's mean value."""
 
     def __init__(self, time_masks: int, time_width: int, freq_masks: int, freq_width: int, seed=None, **kw):
-        super().__init__(**kw)
+        super().__init__(**{"dtype": "float32", **kw})  # exp/log of dB powers need float32, also under mixed precision
         self.time_masks, self.time_width = int(time_masks), int(time_width)
         self.freq_masks, self.freq_width = int(freq_masks), int(freq_width)
         self.seed = seed

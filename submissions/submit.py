@@ -66,6 +66,8 @@ def submit(csv_path: Path | None = None, message: str = "", *, client: kaggle_ap
     csv_path = Path(csv_path) if csv_path else newest(submissions_dir)
     names, manifest = test_clips(csv_path, data_dir)
     source = manifest.get("source")
+    if source == "local" and len(names) == kaggle_api.KAGGLE_TEST_CLIPS:
+        source = "kaggle"  # DATA=<a folder> holding an earlier download of the competition
     if source != "kaggle" and not force:
         raise SubmissionError(f"{data_dir}/raw holds {source or 'unknown'} data, not Kaggle's test set, so Kaggle "
                               f"would reject {csv_path}; run `make data DATA=kaggle`, `make features train "

@@ -1,0 +1,38 @@
+"""The benchmarks still run (on tiny data; their figures come from `make bench-*`)."""
+
+from __future__ import annotations
+
+from benchmarks import bench_features, bench_tune
+
+
+def test_bench_features_runs_and_agrees_with_librosa(tone_project, capsys):
+    assert bench_features.main(["--clips", "60", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "clips/s" in out and "speed-up" in out and "largest difference" in out
+
+
+def test_pruning_savings_counts_the_epochs_not_run():
+    import datetime
+
+    import optuna
+
+    study = optuna.create_study(direction="maximize")
+    start = datetime.datetime(2026, 1, 1)
+    for state, epochs_run in ((optuna.trial.TrialState.COMPLETE, 10), (optuna.trial.TrialState.PRUNED, 2)):
+        study.add_trial(optuna.trial.FrozenTrial(
+            number=0, trial_id=0, state=state, value=0.5 if state == optuna.trial.TrialState.COMPLETE else None,
+            intermediate_values={e: 0.5 for e in range(epochs_run)}, params={}, distributions={},
+            user_attrs={}, system_attrs={}, datetime_start=start,
+            datetime_complete=start + datetime.timedelta(seconds=10 * epochs_run)))
+    stats = bench_tune.pruning_savings(study, epochs=10)
+    assert stats["pruned"] == 1 and stats["complete"] == 1
+    assert stats["seconds_saved_by_pruning"] == 80  # 8 epochs not run, 10 s each
+    assert stats["seconds_spent"] == 120
+
+
+def test_bench_speed_prints_a_rate_per_model(capsys):
+    from benchmarks import bench_speed
+
+    assert bench_speed.main(["--models", "cnn_resnet", "--profile", "toy", "--clips", "256"]) == 0
+    out = capsys.readouterr().out
+    assert "cnn_resnet" in out and "clips/s" in out and "one epoch of 256 clips" in out
