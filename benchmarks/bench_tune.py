@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="cnn_resnet")
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=12, help="epochs per tuning trial")
+    parser.add_argument("--train-epochs", type=int, default=None,
+                        help="epochs of the 5-fold comparison runs (default: make train's; the README used 25, "
+                             "as make bench-train, so the default run is reused)")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
 
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
               "tuning": {**stats, "epochs_per_trial": args.epochs, "wall_seconds": round(tune_seconds),
                          "best_trial": study.best_trial.number, "best_fold0_accuracy": study.best_value}}
     for source in ("default", "auto"):
-        out = train.train_run(args.model, train.TrainSettings(), cache, folds, folds_path(cache.train_index, fs),
+        s = train.TrainSettings(epochs=args.train_epochs) if args.train_epochs else train.TrainSettings()
+        out = train.train_run(args.model, s, cache, folds, folds_path(cache.train_index, fs),
                               fs.n_folds, profile=profile, param_source=source, device=device, verbose=0)
         cv = json.loads((out / "cv.json").read_text())
         row = {"run": str(out), "oof_accuracy": cv["overall"]["accuracy"],

@@ -9,6 +9,13 @@ Shapes: `P` is `(K, n, 12)` probabilities (K runs, n clips, columns in LABELS or
     caruana   greedy forward selection with replacement (Caruana et al., 2004), bagged
     stack     multinomial logistic regression on the K*12 log-probabilities
 
+`weights` and `caruana` first calibrate each run by temperature scaling (one temperature
+per run, fitted by log loss on the same rows as the weights). Without it the log loss that
+chooses the weights rewards confidence, not accuracy: a run trained with label smoothing
+is underconfident (its temperature comes out near 0.5), one trained without it
+overconfident, and the weights went to the worse but more confident run (dev data:
+honest accuracy 90.8% with raw probabilities, 93.5% calibrated, best single run 93.0%).
+
 Honest scoring: a method that fits anything on out-of-fold (OOF) rows is scored on each
 fold by a blender fitted on the *other* folds' rows only (`honest_predictions`); scoring
 it on the rows it was fitted on would flatter it, most of all `stack` with many runs.
@@ -60,9 +67,32 @@ class Blender:
     combine: str
     weights: np.ndarray | None = field(default=None, repr=False)
     model: Any = field(default=None, repr=False)
+    temperatures: np.ndarray | None = field(default=None, repr=False)  # (K,): runs calibrated first
 
     def weight_list(self) -> list[float] | None:
         return None if self.weights is None else [round(float(w), 6) for w in self.weights]
+
+    def temperature_list(self) -> list[float] | None:
+        return None if self.temperatures is None else [round(float(t), 4) for t in self.temperatures]
+
+
+def temper(P: np.ndarray, t) -> np.ndarray:
+    """`softmax(log P / t)` over the last axis: t < 1 sharpens, t > 1 flattens."""
+    logp = _log(P) / t
+    logp -= logp.max(axis=-1, keepdims=True)
+    return metrics.normalise(np.exp(logp))
+
+
+def fit_temperatures(P: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """One temperature per run `(K,)` minimising that run's log loss on the rows `y` labels."""
+    from scipy.optimize import minimize_scalar
+
+    return np.array([minimize_scalar(lambda t, p=p: metrics.log_loss(temper(p, t), y),
+                                     bounds=(0.05, 10.0), method="bounded").x for p in P])
+
+
+def _tempered(P: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
+    return np.stack([temper(p, t) for p, t in zip(P, temperatures, strict=True)])
 
 
 def _log(P: np.ndarray) -> np.ndarray:
@@ -86,6 +116,8 @@ def apply(blender: Blender, P: np.ndarray) -> np.ndarray:
         return out
     if blender.weights is None or len(blender.weights) != len(P):
         raise ValueError(f"blender for {0 if blender.weights is None else len(blender.weights)} runs given {len(P)}")
+    if blender.temperatures is not None:
+        P = _tempered(P, blender.temperatures)
     w = blender.weights[:, None, None]
     if blender.combine == "linear":
         return metrics.normalise(np.sum(w * P, axis=0))
@@ -136,7 +168,8 @@ def simplex_weights(Q: np.ndarray) -> np.ndarray:
 
 
 def fit_weights(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
-    return Blender("weights", "linear", simplex_weights(_true_class(P, y)))
+    t = fit_temperatures(P, y)
+    return Blender("weights", "linear", simplex_weights(_true_class(_tempered(P, t), y)), temperatures=t)
 
 
 def _greedy(P: np.ndarray, y: np.ndarray, steps: int, metric: str) -> np.ndarray:
@@ -180,6 +213,8 @@ def fit_caruana(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
     if s.caruana_metric not in ("log_loss", "accuracy"):
         raise ValueError(f"caruana_metric must be log_loss or accuracy, not {s.caruana_metric!r}")
     K = len(P)
+    t = fit_temperatures(P, y)
+    P = _tempered(P, t)
     rng = np.random.default_rng(s.seed)
     size = min(K, max(2, math.ceil(s.caruana_fraction * K)))
     total = np.zeros(K)
@@ -187,7 +222,7 @@ def fit_caruana(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
         subset = np.sort(rng.choice(K, size=size, replace=False))
         counts = _greedy(P[subset], y, s.caruana_steps, s.caruana_metric)
         total[subset] += counts / counts.sum()
-    return Blender("caruana", "linear", total / total.sum())
+    return Blender("caruana", "linear", total / total.sum(), temperatures=t)
 
 
 def fit_stack(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:

@@ -233,6 +233,7 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
         "method": chosen.method, "chosen_by": "auto: best honest CV accuracy" if method == "auto" else "METHOD",
         "honest_cv": {"accuracy": chosen.accuracy, "log_loss": chosen.log_loss, "fold_accuracy": chosen.fold_accuracy},
         "weights": result.blender.weight_list(),
+        "temperatures": result.blender.temperature_list(),
         "runs": [{k: r[k] for k in ("name", "path", "accuracy", "log_loss", "weight")} for r in runs],
         "methods": [{k: m[k] for k in ("method", "accuracy", "log_loss", "weights")} for m in methods],
         "priors": shift.to_json(LABELS),

@@ -451,3 +451,21 @@ def test_ensemble_cli_with_chosen_runs_and_method(world, capsys):
     assert "noise/run002" not in out and "* logmean" in out
     info = json.loads((world.root / "artifacts" / "submissions" / "two.json").read_text())
     assert info["method"] == "logmean" and info["chosen_by"] == "METHOD" and len(info["runs"]) == 2
+
+
+def test_weights_follow_accuracy_not_confidence():
+    """A better run made underconfident (label smoothing does that) against a worse,
+    overconfident one: after each run's temperature is fitted, the better run gets the weight."""
+    rng = np.random.default_rng(5)
+    n, p = 4000, synthetic.skewed_priors(1 / 12)
+    y = rng.choice(len(LABELS), size=n, p=p)
+    good = blend.temper(synthetic.calibrated(y, 1.7, p, rng), 3.0)  # accurate, flattened
+    bad = blend.temper(synthetic.calibrated(y, 1.0, p, rng), 0.5)  # less accurate, sharpened
+    P = np.stack([good, bad])
+    assert metrics.accuracy(good, y) > metrics.accuracy(bad, y) + 0.1
+    b = blend.fit("weights", P, y)
+    assert b.weights[0] > 0.8
+    assert b.temperatures[0] < 0.6 and b.temperatures[1] > 1.5  # sharpen the first, flatten the second
+    fold = _folds(n, 5, rng)
+    honest = metrics.accuracy(blend.honest_predictions("weights", P, y, fold), y)
+    assert honest >= metrics.accuracy(good, y) - 0.005
