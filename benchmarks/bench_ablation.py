@@ -18,11 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.bench_train import test_accuracy  # noqa: E402
-from competition import features  # noqa: E402
-from competition.data import read_manifest  # noqa: E402
+from benchmarks.bench_train import load_bench_data  # noqa: E402
 from competition.files import write_json  # noqa: E402
-from folds.make_folds import FoldSettings, default_n_folds, folds_path, load_folds  # noqa: E402
 from models import train  # noqa: E402
 
 STRONG_AUG = ["aug.noise_prob=0.8", "aug.snr_db=[3,30]", "aug.time_masks=2", "aug.time_mask_frames=10",
@@ -48,26 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
-    manifest = read_manifest(args.data_dir)
-    cache = features.load(features.cache_dir(features.FeatureSettings(), manifest))
-    fs = FoldSettings(default_n_folds(manifest))
-    folds = load_folds(cache.train_index, fs)
-    device = train.accelerator()
-    profile = train.choose_profile("auto", device, manifest["source"])
-    solution = Path(manifest["solution"]) if manifest.get("solution") else None
+    d = load_bench_data(args.data_dir)
     rows = []
     for name in args.configs:
         s = train.apply_overrides(train.TrainSettings(epochs=args.epochs), CONFIGS[name])
-        out = train.train_run(args.model, s, cache, folds, folds_path(cache.train_index, fs), fs.n_folds,
-                              profile=profile, param_source="default", only_folds=[0], device=device,
-                              root=Path("artifacts/bench/ablation"), verbose=0)
+        out = d.train_run(args.model, s, param_source="default", only_folds=[0],
+                          root=Path("artifacts/bench/ablation"), verbose=0)
         row = {"setting": name, "oof_accuracy_fold0": json.loads((out / "cv.json").read_text())["overall"]["accuracy"]}
-        if solution:
-            row["test_accuracy"] = test_accuracy(np.load(out / "fold_0" / "test.npy"), cache.test_index["fname"], solution)
+        if d.solution:
+            row["test_accuracy"] = d.test_accuracy(np.load(out / "fold_0" / "test.npy"))
         rows.append(row)
         print(json.dumps(row), flush=True)
     write_json(Path("artifacts/bench/ablation.json"), {"model": args.model, "epochs": args.epochs, "rows": rows})
-    print(f"\n{args.model}, fold 0, {args.epochs} epochs ({profile} sizes):")
+    print(f"\n{args.model}, fold 0, {args.epochs} epochs ({d.profile} sizes):")
     for r in rows:
         print(f"  {r['setting']:24s} OOF {r['oof_accuracy_fold0']:.4f}" +
               (f"   test {r['test_accuracy']:.4f}" if "test_accuracy" in r else ""))

@@ -43,6 +43,37 @@ OUT = Path("artifacts/bench")
 BASELINE_SETTINGS = {"aug": NO_AUG, "balance": "none", "label_smoothing": 0.0, "tta": 1}
 
 
+@dataclasses.dataclass(frozen=True)
+class BenchData:
+    """What every training benchmark reads: the data in data/raw, its feature cache and folds."""
+
+    manifest: dict
+    cache: features.Cache
+    fold_settings: FoldSettings
+    folds: pd.DataFrame
+    folds_file: Path
+    device: str
+    profile: str
+    solution: Path | None
+
+    def train_run(self, name: str, s: train.TrainSettings, **kw) -> Path:
+        return train.train_run(name, s, self.cache, self.folds, self.folds_file, self.fold_settings.n_folds,
+                               profile=self.profile, device=self.device, **kw)
+
+    def test_accuracy(self, probs: np.ndarray) -> float | None:
+        return test_accuracy(probs, self.cache.test_index["fname"], self.solution) if self.solution else None
+
+
+def load_bench_data(data_dir: Path, profile: str = "auto") -> BenchData:
+    manifest = read_manifest(data_dir)
+    cache = features.load(features.cache_dir(features.FeatureSettings(), manifest))
+    fs = FoldSettings(default_n_folds(manifest))
+    device = train.accelerator()
+    return BenchData(manifest, cache, fs, load_folds(cache.train_index, fs), folds_path(cache.train_index, fs), device,
+                     train.choose_profile(profile, device, manifest["source"]),
+                     Path(manifest["solution"]) if manifest.get("solution") else None)
+
+
 def settings_for(name: str, epochs: int) -> train.TrainSettings:
     s = dataclasses.replace(train.TrainSettings(), epochs=epochs)
     if getattr(registry.get(name), "BASELINE", False):
@@ -56,20 +87,18 @@ def test_accuracy(probs: np.ndarray, fnames: pd.Series, solution: Path) -> float
     return float(np.mean(np.array(LABELS)[probs.argmax(1)] == truth))
 
 
-def bench_model(name: str, epochs: int, cache, folds, fpath: Path, n_folds: int, profile: str,
-                solution: Path | None, device: str) -> dict:
-    s = settings_for(name, epochs)
+def bench_model(name: str, epochs: int, d: BenchData) -> dict:
     t0 = time.time()
-    out = train.train_run(name, s, cache, folds, fpath, n_folds, profile=profile, param_source="default",
-                          device=device, verbose=0)
+    out = d.train_run(name, settings_for(name, epochs), param_source="default", verbose=0)
     cv = json.loads((out / "cv.json").read_text())
-    seconds = sum(json.loads((out / f"fold_{k}" / "metrics.json").read_text())["seconds"] for k in range(n_folds))
+    seconds = sum(json.loads((out / f"fold_{k}" / "metrics.json").read_text())["seconds"]
+                  for k in range(d.fold_settings.n_folds))
     row = {"model": name, "run": str(out), "params": json.loads((out / "params.json").read_text())["params"],
            "oof_accuracy": cv["overall"]["accuracy"], "train_seconds": round(seconds),
            "wall_seconds_this_call": round(time.time() - t0)}
-    if solution:
-        row["test_accuracy_fold0"] = test_accuracy(np.load(out / "fold_0" / "test.npy"), cache.test_index["fname"], solution)
-        row["test_accuracy_5folds"] = test_accuracy(np.load(out / "test.npy"), cache.test_index["fname"], solution)
+    if d.solution:
+        row["test_accuracy_fold0"] = d.test_accuracy(np.load(out / "fold_0" / "test.npy"))
+        row["test_accuracy_5folds"] = d.test_accuracy(np.load(out / "test.npy"))
     return row
 
 
@@ -122,25 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
 
-    manifest = read_manifest(args.data_dir)
-    cache = features.load(features.cache_dir(features.FeatureSettings(), manifest))
-    fs = FoldSettings(default_n_folds(manifest))
-    folds = load_folds(cache.train_index, fs)
-    device = train.accelerator()
-    profile = train.choose_profile(args.profile, device, manifest["source"])
+    d = load_bench_data(args.data_dir, args.profile)
+    manifest, cache, profile, device, solution = d.manifest, d.cache, d.profile, d.device, d.solution
     epochs = args.epochs or train.TrainSettings().epochs
-    solution = Path(manifest["solution"]) if manifest.get("solution") else None
     import keras
 
     machine = (f"{cpu_name()}, {os.cpu_count()} cores, {device.upper()}; Keras {keras.__version__} "
                f"({keras.backend.backend()}), Python {platform.python_version()}")
     print(f"machine: {machine}\ndata: {manifest['root']} ({manifest['source']}), {len(cache.train_index)} train "
-          f"clips, {len(cache.test_index)} test clips; profile {profile}, {epochs} epochs, {fs.n_folds} folds")
+          f"clips, {len(cache.test_index)} test clips; profile {profile}, {epochs} epochs, {d.fold_settings.n_folds} folds")
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.models:
-        row = bench_model(name, epochs, cache, folds, folds_path(cache.train_index, fs), fs.n_folds, profile,
-                          solution, device)
+        row = bench_model(name, epochs, d)
         rows.append(row)
         print(json.dumps(row))
         write_json(OUT / "train.json", {"machine": machine, "epochs": epochs, "profile": profile, "models": rows})
@@ -150,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     report = {"machine": machine, "epochs": epochs, "profile": profile, "models": rows}
     if not args.skip_throughput:
-        tp = throughput(args.throughput_model, cache, folds, profile, device=device)
+        tp = throughput(args.throughput_model, cache, d.folds, profile, device=device)
         report["throughput"] = {"model": args.throughput_model, **tp,
                                 "ratio_no_aug": round(tp["harness_no_aug"] / tp["plain_fit"], 3),
                                 "ratio_with_aug": round(tp["harness"] / tp["plain_fit"], 3)}

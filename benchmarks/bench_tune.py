@@ -21,11 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from benchmarks.bench_features import cpu_name  # noqa: E402
-from benchmarks.bench_train import test_accuracy  # noqa: E402
-from competition import features  # noqa: E402
-from competition.data import read_manifest  # noqa: E402
+from benchmarks.bench_train import load_bench_data  # noqa: E402
 from competition.files import write_json  # noqa: E402
-from folds.make_folds import FoldSettings, default_n_folds, folds_path, load_folds  # noqa: E402
 from models import train, tune  # noqa: E402
 
 OUT = Path("artifacts/bench")
@@ -68,31 +65,24 @@ def main(argv: list[str] | None = None) -> int:
     study = optuna.load_study(study_name=args.model, storage=tune.storage_for(args.model, None))
     stats = pruning_savings(study, args.epochs)
 
-    manifest = read_manifest(args.data_dir)
-    cache = features.load(features.cache_dir(features.FeatureSettings(), manifest))
-    fs = FoldSettings(default_n_folds(manifest))
-    folds = load_folds(cache.train_index, fs)
-    device = train.accelerator()
-    profile = train.choose_profile("auto", device, manifest["source"])
-    solution = Path(manifest["solution"]) if manifest.get("solution") else None
-    result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {device.upper()}", "model": args.model,
+    d = load_bench_data(args.data_dir)
+    result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {d.device.upper()}", "model": args.model,
               "tuning": {**stats, "epochs_per_trial": args.epochs, "wall_seconds": round(tune_seconds),
                          "best_trial": study.best_trial.number, "best_fold0_accuracy": study.best_value}}
     for source in ("default", "auto"):
         s = train.TrainSettings(epochs=args.train_epochs) if args.train_epochs else train.TrainSettings()
-        out = train.train_run(args.model, s, cache, folds, folds_path(cache.train_index, fs),
-                              fs.n_folds, profile=profile, param_source=source, device=device, verbose=0)
+        out = d.train_run(args.model, s, param_source=source, verbose=0)
         cv = json.loads((out / "cv.json").read_text())
         row = {"run": str(out), "oof_accuracy": cv["overall"]["accuracy"],
                "params": json.loads((out / "params.json").read_text())["params"]}
-        if solution:
-            row["test_accuracy_5folds"] = test_accuracy(np.load(out / "test.npy"), cache.test_index["fname"], solution)
+        if d.solution:
+            row["test_accuracy_5folds"] = d.test_accuracy(np.load(out / "test.npy"))
         result["default" if source == "default" else "tuned"] = row
     write_json(OUT / f"tune_{args.model}.json", result)
     print(json.dumps(result, indent=2))
     d, t = result["default"], result["tuned"]
     print(f"{args.model}: 5-fold OOF accuracy default {d['oof_accuracy']:.4f} -> tuned {t['oof_accuracy']:.4f}"
-          + (f"; test {d['test_accuracy_5folds']:.4f} -> {t['test_accuracy_5folds']:.4f}" if solution else ""))
+          + (f"; test {d['test_accuracy_5folds']:.4f} -> {t['test_accuracy_5folds']:.4f}" if d.solution else ""))
     print(f"tuning: {stats['trials']} trials, {stats['pruned']} pruned, {stats['seconds_spent']} s spent, "
           f"about {stats['seconds_saved_by_pruning']} s saved by pruning ({stats['share_saved']:.0%} of the unpruned cost)")
     return 0

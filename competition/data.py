@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from competition import layout
+from competition.cli import run_stage
 from competition.files import read_json, symlink_atomic, write_json
 from competition.kaggle_api import KaggleError, find_credentials
 
@@ -126,15 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-speakers", type=int, default=None,
                         help="train speakers of the demo data (its size)")
     args = parser.parse_args(argv)
-    try:
-        prepare(args.source, args.data_dir, demo_seed=args.demo_seed, demo_speakers=args.demo_speakers)
-    except (KaggleError, layout.LayoutError) as e:
-        print(f"make data: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("make data: interrupted; nothing half-written was kept, rerun to continue", file=sys.stderr)
-        return 130
-    return 0
+    return run_stage(
+        "data", lambda: prepare(args.source, args.data_dir, demo_seed=args.demo_seed, demo_speakers=args.demo_speakers),
+        (KaggleError, layout.LayoutError), "nothing half-written was kept, rerun to continue")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import pandas as pd
 
 from competition import layout
 from competition.audio import CLIP_SAMPLES, AudioError, read_audio, read_clip
+from competition.cli import run_stage
 from competition.files import atomic_dir, clean_stale, read_json, short_hash, write_csv, write_json
 from competition.labels import (
     BACKGROUND_DIR,
@@ -433,20 +434,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print-dir", action="store_true", help="only print the cache folder")
     args = parser.parse_args(argv)
     s = settings_from_args(args)
-    try:
+
+    def body() -> None:
         if args.print_dir:
             from competition.data import read_manifest
 
             print(cache_dir(s, read_manifest(args.data_dir), args.out))
-            return 0
-        build(s, data_dir=args.data_dir, out_root=args.out, workers=args.workers)
-    except (layout.LayoutError, FileNotFoundError) as e:
-        print(f"make features: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("make features: interrupted; no partial cache was kept, rerun to build it", file=sys.stderr)
-        return 130
-    return 0
+        else:
+            build(s, data_dir=args.data_dir, out_root=args.out, workers=args.workers)
+
+    return run_stage("features", body, (layout.LayoutError, FileNotFoundError),
+                     "no partial cache was kept, rerun to build it")
 
 
 if __name__ == "__main__":

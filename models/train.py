@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from competition import features
+from competition.cli import run_stage
 from competition.files import atomic_dir, clean_stale, read_json, save_npy, short_hash, write_json
 from competition.labels import COMMANDS, LABEL_INDEX, LABELS, UNKNOWN, word_to_label
 from competition.layout import LayoutError
@@ -511,42 +512,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", type=int, default=2)
     features.add_setting_args(parser)
     args = parser.parse_args(argv)
-    try:
-        from competition.data import read_manifest
-        from models import registry
+    from models import registry
 
-        names = args.models or registry.default_models()
-        for n in names:
-            registry.get(n)
-        manifest = read_manifest(args.data_dir)
-        cache = features.load(features.cache_dir(features.settings_from_args(args), manifest))
-        from folds.make_folds import default_n_folds, folds_path
+    return run_stage("train", lambda: _train_main(args),
+                     (registry.UnknownModelError, LayoutError, FileNotFoundError, FoldsError, TrainError, ValueError),
+                     "finished folds are kept, rerun to resume")
 
-        fs = FoldSettings(args.n_folds or default_n_folds(manifest), args.fold_seed)
-        folds = load_folds(cache.train_index, fs)
 
-        s = apply_overrides(TrainSettings(), args.set)
-        device = accelerator()
-        profile = choose_profile(args.profile, device, manifest["source"])
-        if args.epochs:
-            s = dataclasses.replace(s, epochs=args.epochs)
-        elif manifest["source"] == "demo" and device == "cpu":
-            s = dataclasses.replace(s, epochs=DEMO_EPOCHS)
-            print(f"demo data on a CPU: {DEMO_EPOCHS} epochs and the `{profile}` model sizes "
-                  "(EPOCHS=... and PROFILE=... to choose)")
-        print(f"training {', '.join(names)} on {device.upper()} ({profile} profile, {s.epochs} epochs, "
-              f"folds {args.folds if args.folds is not None else 'all'} of {fs.n_folds}); features {cache.path}")
-        for n in names:
-            train_run(n, s, cache, folds, folds_path(cache.train_index, fs), fs.n_folds, profile=profile,
-                      param_source=args.params, only_folds=args.folds, device=device, root=args.runs,
-                      verbose=args.verbose)
-    except (registry.UnknownModelError, LayoutError, FileNotFoundError, FoldsError, TrainError, ValueError) as e:
-        print(f"make train: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("make train: interrupted; finished folds are kept, rerun to resume", file=sys.stderr)
-        return 130
-    return 0
+def _train_main(args: argparse.Namespace) -> None:
+    from competition.data import read_manifest
+    from models import registry
+
+    names = args.models or registry.default_models()
+    for n in names:
+        registry.get(n)
+    manifest = read_manifest(args.data_dir)
+    cache = features.load(features.cache_dir(features.settings_from_args(args), manifest))
+    from folds.make_folds import default_n_folds, folds_path
+
+    fs = FoldSettings(args.n_folds or default_n_folds(manifest), args.fold_seed)
+    folds = load_folds(cache.train_index, fs)
+
+    s = apply_overrides(TrainSettings(), args.set)
+    device = accelerator()
+    profile = choose_profile(args.profile, device, manifest["source"])
+    if args.epochs:
+        s = dataclasses.replace(s, epochs=args.epochs)
+    elif manifest["source"] == "demo" and device == "cpu":
+        s = dataclasses.replace(s, epochs=DEMO_EPOCHS)
+        print(f"demo data on a CPU: {DEMO_EPOCHS} epochs and the `{profile}` model sizes "
+              "(EPOCHS=... and PROFILE=... to choose)")
+    print(f"training {', '.join(names)} on {device.upper()} ({profile} profile, {s.epochs} epochs, "
+          f"folds {args.folds if args.folds is not None else 'all'} of {fs.n_folds}); features {cache.path}")
+    for n in names:
+        train_run(n, s, cache, folds, folds_path(cache.train_index, fs), fs.n_folds, profile=profile,
+                  param_source=args.params, only_folds=args.folds, device=device, root=args.runs,
+                  verbose=args.verbose)
 
 
 def apply_overrides(s: TrainSettings, items: list[str]) -> TrainSettings:

@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from competition.cli import run_stage
 from competition.files import write_json, write_text
 from models.train import TUNE_DIR, TrainError, TrainSettings
 
@@ -323,14 +324,8 @@ def main(argv: list[str] | None = None) -> int:
 
     features.add_setting_args(parser)
     args = parser.parse_args(argv)
-    try:
-        return tune(args, argv)
-    except TuneError as e:
-        print(f"make tune: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("make tune: interrupted; finished trials are kept in the study, rerun to continue", file=sys.stderr)
-        return 130
+    return run_stage("tune", lambda: tune(args, argv), (TuneError,),
+                     "finished trials are kept in the study, rerun to continue")
 
 
 def tune(args, argv: list[str]) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from competition import layout
+from competition.cli import run_stage
 from competition.data import read_manifest
 from competition.files import short_hash
 from competition.labels import LABEL_INDEX, LABELS, SILENCE
@@ -281,17 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make ensemble: error: unknown METHOD={args.method!r}; choose auto, {', '.join(blending.METHODS)}",
               file=sys.stderr)
         return 2
-    try:
+
+    def body() -> None:
         ensemble(args.runs, args.method, args.priors, args.name or None, runs_dir=args.runs_dir,
                  data_dir=args.data_dir, submissions_dir=args.out, reports_dir=args.reports,
                  settings=blending.BlendSettings(caruana_metric=args.caruana_metric))
-    except (BlendError, submission.SubmissionError) as e:
-        print(f"make ensemble: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("make ensemble: interrupted; nothing half-written was kept", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_stage("ensemble", body, (BlendError, submission.SubmissionError), "nothing half-written was kept")
 
 
 if __name__ == "__main__":

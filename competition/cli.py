@@ -1,0 +1,20 @@
+"""The one way a `make` stage ends: a clear one-line error (exit 2) or an interruption note (exit 130)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+def run_stage(stage: str, body: Callable[[], int | None], errors: tuple[type[BaseException], ...],
+              interrupted: str) -> int:
+    """Run `body`; an expected error prints `make <stage>: error: <message>` and returns 2,
+    Ctrl-C prints `make <stage>: interrupted; <interrupted>` and returns 130."""
+    try:
+        return body() or 0
+    except errors as e:
+        print(f"make {stage}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"make {stage}: interrupted; {interrupted}", file=sys.stderr)
+        return 130
