@@ -6,12 +6,13 @@ import sys
 from collections.abc import Callable
 
 
-def run_stage(stage: str, body: Callable[[], int | None], errors: tuple[type[BaseException], ...],
+def run_stage(stage: str, body: Callable[[], object], errors: tuple[type[BaseException], ...],
               interrupted: str) -> int:
-    """Run `body`; an expected error prints `make <stage>: error: <message>` and returns 2,
+    """Run `body` (its exit code when it returns an int, else 0); an expected error prints `make <stage>: error: <message>` and returns 2,
     Ctrl-C prints `make <stage>: interrupted; <interrupted>` and returns 130."""
     try:
-        return body() or 0
+        code = body()
+        return code if isinstance(code, int) else 0
     except errors as e:
         print(f"make {stage}: error: {e}", file=sys.stderr)
         return 2

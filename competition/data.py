@@ -127,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-speakers", type=int, default=None,
                         help="train speakers of the demo data (its size)")
     args = parser.parse_args(argv)
-    return run_stage(
-        "data", lambda: prepare(args.source, args.data_dir, demo_seed=args.demo_seed, demo_speakers=args.demo_speakers),
-        (KaggleError, layout.LayoutError), "nothing half-written was kept, rerun to continue")
+
+    def body() -> None:
+        prepare(args.source, args.data_dir, demo_seed=args.demo_seed, demo_speakers=args.demo_speakers)
+
+    return run_stage("data", body, (KaggleError, layout.LayoutError), "nothing half-written was kept, rerun to continue")
 
 
 if __name__ == "__main__":

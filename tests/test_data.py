@@ -135,6 +135,15 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_command_line_success_exits_zero_and_prints_one_line(tmp_path, local_tree):
+    proc = subprocess.run(
+        [sys.executable, "-m", "competition.data", "--source", str(local_tree), "--data-dir", str(tmp_path / "data")],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith("data/raw -> ")
+    assert "{" not in proc.stderr  # the manifest is written to data/manifest.json, not dumped
+
+
 @pytest.mark.shared
 @pytest.mark.skipif(not DEV_DATA.is_dir(), reason=f"{DEV_DATA} (the shared dev data) is absent")
 def test_prepare_the_shared_dev_data(tmp_path):
