@@ -38,7 +38,8 @@ def test_a_study_runs_exports_best_and_train_uses_it(tone_project, capsys):
     # a rerun continues the same study
     assert tune.main([*TOY_ARGS, "--trials", "1"]) == 0
     assert len(optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None)).trials) == 3
-    # make train picks the tuned parameters up and records where they came from
+    # make train picks the tuned parameters up (the best after the rerun) and records where they came from
+    best = json.loads(Path("artifacts/tune/cnn_resnet/best.json").read_text())
     cache, folds, folds_file = tone_project
     logged = []
     s = train.TrainSettings(epochs=1, batch_size=32, tta=1)
