@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         result["default" if source == "default" else "tuned"] = row
     write_json(OUT / f"tune_{args.model}.json", result)
     print(json.dumps(result, indent=2))
-    d, t = result["default"], result["tuned"]
-    print(f"{args.model}: 5-fold OOF accuracy default {d['oof_accuracy']:.4f} -> tuned {t['oof_accuracy']:.4f}"
-          + (f"; test {d['test_accuracy_5folds']:.4f} -> {t['test_accuracy_5folds']:.4f}" if d.solution else ""))
+    base, tuned = result["default"], result["tuned"]
+    print(f"{args.model}: 5-fold OOF accuracy default {base['oof_accuracy']:.4f} -> tuned {tuned['oof_accuracy']:.4f}"
+          + (f"; test {base['test_accuracy_5folds']:.4f} -> {tuned['test_accuracy_5folds']:.4f}" if d.solution else ""))
     print(f"tuning: {stats['trials']} trials, {stats['pruned']} pruned, {stats['seconds_spent']} s spent, "
           f"about {stats['seconds_saved_by_pruning']} s saved by pruning ({stats['share_saved']:.0%} of the unpruned cost)")
     return 0

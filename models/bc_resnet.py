@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
-from models.blocks import as_image, head
+from models.blocks import as_image, batch_norm, head
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class SubSpectralNorm(layers.Layer):
     def __init__(self, sub_bands: int = 5, **kw):
         super().__init__(**kw)
         self.sub_bands = sub_bands
-        self.bn = layers.BatchNormalization()
+        self.bn = batch_norm()
 
     def build(self, input_shape):
         freq, channels = input_shape[2], input_shape[3]
@@ -76,7 +76,7 @@ def bc_block(x, out_channels: int, freq_stride: int, dilation: int, p: Params):
     identity = x
     if transition:
         x = layers.Conv2D(out_channels, 1, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = batch_norm()(x)
         x = layers.Activation("relu")(x)
     # f2: frequency-depthwise conv + SubSpectralNorm
     y = layers.DepthwiseConv2D((1, 3), strides=(1, freq_stride), padding="same", use_bias=False)(x)
@@ -84,7 +84,7 @@ def bc_block(x, out_channels: int, freq_stride: int, dilation: int, p: Params):
     # f1 on the frequency average: temporal depthwise conv, BN, swish, pointwise conv
     z = layers.AveragePooling2D(pool_size=(1, y.shape[2]))(y)  # mean over frequency: (b, t, 1, c)
     z = layers.DepthwiseConv2D((3, 1), padding="same", dilation_rate=(dilation, 1), use_bias=False)(z)
-    z = layers.BatchNormalization()(z)
+    z = batch_norm()(z)
     z = layers.Activation("swish")(z)
     z = layers.Conv2D(out_channels, 1, use_bias=False)(z)
     z = layers.SpatialDropout2D(p.dropout)(z)
@@ -97,7 +97,7 @@ def build(p: Params, input_shape: tuple[int, int], n_classes: int) -> keras.Mode
     ch = lambda m: max(2, int(round(m * p.width)))  # noqa: E731
     inp = keras.Input(input_shape)
     x = layers.Conv2D(ch(16), 5, strides=(1, 2), padding="same", use_bias=False)(as_image(inp))
-    x = layers.BatchNormalization()(x)
+    x = batch_norm()(x)
     x = layers.Activation("relu")(x)
     for channels, blocks, freq_stride, dilation in STAGES:
         for i in range(blocks):
@@ -105,10 +105,10 @@ def build(p: Params, input_shape: tuple[int, int], n_classes: int) -> keras.Mode
     # depthwise 5x5 with no padding in freq collapses the remaining 5 bands
     x = layers.ZeroPadding2D(((2, 2), (0, 0)))(x)
     x = layers.DepthwiseConv2D((5, x.shape[2]), padding="valid", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = batch_norm()(x)
     x = layers.Activation("relu")(x)
     x = layers.Conv2D(ch(32), 1, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = batch_norm()(x)
     x = layers.Activation("relu")(x)
     x = layers.GlobalAveragePooling2D()(x)
     return keras.Model(inp, head(x, n_classes), name="bc_resnet")
