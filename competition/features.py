@@ -242,6 +242,15 @@ def _chunk_features(paths: list[str], s: FeatureSettings) -> tuple[np.ndarray, l
     return log_mel(np.stack(clips), s).astype(np.float16), bad
 
 
+def _one_blas_thread() -> None:
+    """In a worker process: one BLAS thread, since the workers already use every core (with
+    the default of one BLAS thread per core in each of them, 2 workers on 2 cores ran slower
+    than 1 process)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -282,7 +291,7 @@ def compute_files(paths: list[str], s: FeatureSettings, out: Path | None = None,
     else:
         # fork: workers inherit the imported modules, and this process has no threads of TF
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_blas_thread) as pool:
             for k, result in enumerate(pool.map(_chunk_features, chunks, [s] * len(chunks))):
                 take(k * CHUNK, result)
     bar.close()
