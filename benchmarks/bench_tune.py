@@ -44,10 +44,24 @@ def pruning_savings(study, epochs: int) -> dict:
             "share_saved": round(saved / (spent + saved), 3) if spent + saved else 0.0}
 
 
+def finished_trials(model: str) -> int:
+    """Trials of `model`'s local study that ended (complete, pruned or failed); 0 without a study."""
+    import optuna
+
+    if not (tune.TUNE_DIR / model / "journal.log").exists():
+        return 0
+    try:
+        study = optuna.load_study(study_name=model, storage=tune.storage_for(model, None))
+    except KeyError:
+        return 0
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="cnn_resnet")
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=12,
+                        help="trials the study should hold (a rerun adds only the missing ones)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per tuning trial")
     parser.add_argument("--train-epochs", type=int, default=None,
                         help="epochs of the 5-fold comparison runs (default: make train's; the README used 25, "
@@ -55,13 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
 
-    t0 = time.time()
-    code = tune.main(["--model", args.model, "--trials", str(args.trials), "--epochs", str(args.epochs), "--seed", "0"])
-    if code:
-        return code
-    tune_seconds = time.time() - t0
     import optuna
 
+    t0 = time.time()
+    todo = args.trials - finished_trials(args.model)  # resumable: --trials is the study's total
+    if todo > 0:
+        code = tune.main(["--model", args.model, "--trials", str(todo), "--epochs", str(args.epochs), "--seed", "0"])
+        if code:
+            return code
+    tune_seconds = time.time() - t0
     study = optuna.load_study(study_name=args.model, storage=tune.storage_for(args.model, None))
     stats = pruning_savings(study, args.epochs)
 
