@@ -32,12 +32,13 @@ PARAMS ?= auto
 SET ?=
 TRAIN_ARGS = $(FEATURE_ARGS) $(FOLD_ARGS) --profile $(PROFILE) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 	$(if $(SET),--set $(SET))
-# Tuning: MODEL, TRIALS, WORKERS, TUNE_FOLDS, PRUNER; OPTUNA_STORAGE from the environment
+# Tuning: MODEL, TRIALS, WORKERS, TUNE_FOLDS, PRUNER, FIX (name=value ...); OPTUNA_STORAGE from the environment
 MODEL ?= crnn_resnet
 TRIALS ?= 20
 WORKERS ?= 1
 TUNE_FOLDS ?= 0
 PRUNER ?= hyperband
+FIX ?=
 # Blending and submitting
 RUNS ?=
 METHOD ?= auto
@@ -84,9 +85,9 @@ train: $(STAMP) ## Train MODELS on every fold: OOF + test predictions in artifac
 		--params $(PARAMS) $(TRAIN_ARGS)
 
 .PHONY: tune
-tune: $(STAMP) ## Tune MODEL with Optuna (TRIALS, WORKERS, TUNE_FOLDS, PRUNER; OPTUNA_STORAGE=url to share)
+tune: $(STAMP) ## Tune MODEL with Optuna (TRIALS, WORKERS, TUNE_FOLDS, PRUNER, FIX; OPTUNA_STORAGE=url to share)
 	$(PYTHON) -m models.tune --model $(MODEL) --trials $(TRIALS) --workers $(WORKERS) \
-		--tune-folds $(TUNE_FOLDS) --pruner $(PRUNER) $(TRAIN_ARGS)
+		--tune-folds $(TUNE_FOLDS) --pruner $(PRUNER) $(if $(FIX),--fix $(FIX)) $(TRAIN_ARGS)
 
 .PHONY: ensemble
 ensemble: $(STAMP) ## Blend finished runs (method by honest CV), correct test priors, write submission + report (RUNS, METHOD, PRIORS, NAME)
@@ -114,7 +115,7 @@ bench-train: $(STAMP) ## 5-fold accuracy and time of every model + training thro
 
 .PHONY: bench-tune
 bench-tune: $(STAMP) ## Tuned against default parameters, trials pruned and time saved (MODEL, TRIALS; EPOCHS of the 5-fold runs)
-	$(PYTHON) -m benchmarks.bench_tune --model $(MODEL) --trials $(TRIALS) $(if $(EPOCHS),--train-epochs $(EPOCHS))
+	$(PYTHON) -m benchmarks.bench_tune --model $(MODEL) --trials $(TRIALS) $(if $(EPOCHS),--train-epochs $(EPOCHS)) $(if $(FIX),--fix $(FIX))
 
 .PHONY: bench-ablation
 bench-ablation: $(STAMP) ## The measurements behind the training defaults (one model, fold 0, each setting)

@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-epochs", type=int, default=None,
                         help="epochs of the 5-fold comparison runs (default: make train's; the README used 25, "
                              "as make bench-train, so the default run is reused)")
+    parser.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="search-space parameters held fixed (make tune FIX=...), e.g. the CPU model size")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
 
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     todo = args.trials - finished_trials(args.model)  # resumable: --trials is the study's total
     if todo > 0:
-        code = tune.main(["--model", args.model, "--trials", str(todo), "--epochs", str(args.epochs), "--seed", "0"])
+        code = tune.main(["--model", args.model, "--trials", str(todo), "--epochs", str(args.epochs), "--seed", "0",
+                          *(["--fix", *args.fix] if args.fix else [])])
         if code:
             return code
     tune_seconds = time.time() - t0
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     d = load_bench_data(args.data_dir)
     result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {d.device.upper()}", "model": args.model,
-              "tuning": {**stats, "epochs_per_trial": args.epochs, "wall_seconds": round(tune_seconds),
+              "tuning": {**stats, "epochs_per_trial": args.epochs, "fixed": args.fix, "wall_seconds": round(tune_seconds),
                          "best_trial": study.best_trial.number, "best_fold0_accuracy": study.best_value}}
     for source in ("default", "auto"):
         s = train.TrainSettings(epochs=args.train_epochs) if args.train_epochs else train.TrainSettings()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from competition.cli import run_stage
@@ -63,19 +65,55 @@ def storage_for(model: str, url: str | None, tune_dir: Path = TUNE_DIR):
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def study_identity(cache, folds_path: Path, profile: str, fold_subset: list[int], epochs: int) -> dict:
+def study_identity(cache, folds_path: Path, profile: str, fold_subset: list[int], epochs: int,
+                   fixed: dict | None = None) -> dict:
     """What a trial's score depends on, besides its parameters: kept on the study and checked."""
-    return {"data": cache.settings["data"]["fingerprint"], "features": cache.path.name,
-            "folds": folds_path.name, "profile": profile, "tune_folds": fold_subset, "epochs": epochs}
+    identity = {"data": cache.settings["data"]["fingerprint"], "features": cache.path.name,
+                "folds": folds_path.name, "profile": profile, "tune_folds": fold_subset, "epochs": epochs}
+    return {**identity, "fixed": fixed} if fixed else identity
 
 
-def open_study(model: str, storage, identity: dict, pruner: str, seed: int | None = None):
-    """Create or continue the study `model` and check it was made on the same data and settings."""
+def parse_fixed(items: list[str]) -> dict:
+    """`name=value` strings (values as JSON, else text) -> parameters the sampler must not vary."""
+    fixed = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise TuneError(f"--fix needs NAME=VALUE (a search-space parameter), got {item!r}")
+        try:
+            fixed[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            fixed[name] = raw
+    return fixed
+
+
+def check_fixed(model: str, fixed: dict, s: TrainSettings) -> None:
+    """Every fixed name must be a parameter of the search space (the sampler would ignore a typo)."""
     import optuna
 
+    from models import registry
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study().ask()
+    registry.get(model).search_space(trial)
+    suggest_training(trial, s)
+    if unknown := sorted(set(fixed) - set(trial.params)):
+        raise TuneError(f"--fix {', '.join(unknown)}: not in the search space of {model} "
+                        f"(its parameters: {', '.join(sorted(trial.params))})")
+
+
+def open_study(model: str, storage, identity: dict, pruner: str, seed: int | None = None, fixed: dict | None = None):
+    """Create or continue the study `model` and check it was made on the same data and settings.
+    `fixed` parameters are pinned with Optuna's PartialFixedSampler (e.g. the model size on a CPU)."""
+    import optuna
+
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    if fixed:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.PartialFixedSampler(fixed, sampler)
     study = optuna.create_study(study_name=model, storage=storage, direction="maximize", load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5),
-                                pruner=make_pruner(pruner))
+                                sampler=sampler, pruner=make_pruner(pruner))
     old = study.user_attrs.get("identity")
     if old is None:
         study.set_user_attr("identity", identity)
@@ -315,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="stop adding trials after this many seconds")
     parser.add_argument("--seed", type=int, default=None, help="sampler seed (default: random per worker)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="TrainSettings overrides")
+    parser.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="search-space parameters to hold fixed, e.g. width=16 blocks_per_stage=1 on a CPU")
     parser.add_argument("--n-folds", type=int, default=None, help="default 5 (3 on the demo data)")
     parser.add_argument("--fold-seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -350,6 +390,8 @@ def tune(args, argv: list[str]) -> int:
         fs = FoldSettings(args.n_folds or default_n_folds(manifest), args.fold_seed)
         folds = load_folds(cache.train_index, fs)
         s = apply_overrides(TrainSettings(), args.set)
+        fixed = parse_fixed(args.fix)
+        check_fixed(args.model, fixed, s)
     except (registry.UnknownModelError, LayoutError, FileNotFoundError, FoldsError, TrainError, ValueError) as e:
         raise TuneError(str(e)) from None
     if bad := [k for k in args.tune_folds if not 0 <= k < fs.n_folds]:
@@ -363,16 +405,17 @@ def tune(args, argv: list[str]) -> int:
     profile = choose_profile(args.profile, device, manifest["source"])
     epochs = args.epochs or (DEMO_EPOCHS if manifest["source"] == "demo" and device == "cpu" else s.epochs)
     s = dataclasses.replace(s, epochs=epochs, tta=1 if device == "cpu" else s.tta)
-    identity = study_identity(cache, folds_path(cache.train_index, fs), profile, args.tune_folds, epochs)
+    identity = study_identity(cache, folds_path(cache.train_index, fs), profile, args.tune_folds, epochs, fixed)
     storage = storage_for(args.model, storage_url, args.tune_dir)
-    study = open_study(args.model, storage, identity, args.pruner, args.seed)
+    study = open_study(args.model, storage, identity, args.pruner, args.seed, fixed)
     fail_dead_local_trials(study)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_fold_data(cache, folds)
     print(f"tuning {args.model}: {args.trials} trials, folds {args.tune_folds}, {epochs} epochs each, "
-          f"{args.pruner} pruner, study in {redact_url(storage_url) if storage_url else args.tune_dir / args.model}")
+          + (f"fixed {fixed}, " if fixed else "")
+          + f"{args.pruner} pruner, study in {redact_url(storage_url) if storage_url else args.tune_dir / args.model}")
     t0 = time.time()
     study.optimize(make_objective(args.model, data, s, args.tune_folds, device), n_trials=args.trials,
                    timeout=args.timeout, catch=(Exception,), gc_after_trial=True)

@@ -148,6 +148,23 @@ def test_a_study_from_other_data_is_refused(tone_project, capsys):
     assert "other data or settings" in err and "delete" in err
 
 
+def test_fixed_parameters_hold_in_every_trial_and_best_json(tone_project, capsys):
+    fix = ["--fix", "width=16", "blocks_per_stage=1"]
+    assert tune.main([*TOY_ARGS, "--trials", "2", "--seed", "0", *fix]) == 0
+    study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None))
+    assert [(t.params["width"], t.params["blocks_per_stage"]) for t in study.trials] == [(16, 1), (16, 1)]
+    best = json.loads(Path("artifacts/tune/cnn_resnet/best.json").read_text())
+    assert best["params"]["filters"] == [32, 64, 128] and best["params"]["blocks_per_stage"] == 1
+    capsys.readouterr()
+    # other fixed values would change what the scores mean: the study refuses them
+    assert tune.main([*TOY_ARGS, "--trials", "1", "--fix", "width=24"]) == 2
+    assert "fixed" in capsys.readouterr().err
+    assert tune.main([*TOY_ARGS, "--trials", "1", "--fix", "width"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+    assert tune.main([*TOY_ARGS, "--trials", "1", "--fix", "widht=16"]) == 2
+    assert "widht: not in the search space of cnn_resnet" in capsys.readouterr().err
+
+
 def test_unknown_model_and_bad_storage_are_clear(tone_project, capsys):
     assert tune.main(["--model", "resnet9000", "--trials", "1"]) == 2
     assert "unknown model 'resnet9000'" in capsys.readouterr().err
