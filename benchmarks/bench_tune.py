@@ -44,6 +44,33 @@ def pruning_savings(study, epochs: int) -> dict:
             "share_saved": round(saved / (spent + saved), 3) if spent + saved else 0.0}
 
 
+def replay_pruner(study, pruner_name: str, epochs: int) -> dict:
+    """What another pruner would have stopped in this study: its trials' recorded per-epoch
+    curves, in order, replayed through that Optuna pruner (only full curves can be replayed, so
+    the trials the study's own pruner stopped are replayed as far as they ran)."""
+    import optuna
+
+    # the same name: Hyperband assigns trials to brackets by a hash of the study name and trial number
+    replay = optuna.create_study(study_name=study.study_name, direction="maximize",
+                                 pruner=tune.make_pruner(pruner_name))
+    stopped_at = []
+    for t in study.get_trials(deepcopy=False):
+        if not t.intermediate_values:
+            continue
+        r = replay.ask()
+        steps = sorted(t.intermediate_values)
+        for step in steps:
+            r.report(t.intermediate_values[step], step)
+            if r.should_prune():
+                replay.tell(r, state=optuna.trial.TrialState.PRUNED)
+                stopped_at.append(step + 1)
+                break
+        else:
+            replay.tell(r, t.intermediate_values[steps[-1]])
+    return {"pruner": pruner_name, "would_prune": len(stopped_at),
+            "epochs_saved": int(sum(epochs - e for e in stopped_at)), "epochs_total": epochs * len(study.trials)}
+
+
 def finished_trials(model: str) -> int:
     """Trials of `model`'s local study that ended (complete, pruned or failed); 0 without a study."""
     import optuna
@@ -84,10 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     study = optuna.load_study(study_name=args.model, storage=tune.storage_for(args.model, None))
     stats = pruning_savings(study, args.epochs)
 
+    replays = [replay_pruner(study, name, args.epochs) for name in ("hyperband", "median")]
+    for r in replays:
+        print(f"replayed through the {r['pruner']} pruner: {r['would_prune']} of {len(study.trials)} trials stopped, "
+              f"{r['epochs_saved']} of {r['epochs_total']} trial-epochs saved")
     d = load_bench_data(args.data_dir)
     result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {d.device.upper()}", "model": args.model,
               "tuning": {**stats, "epochs_per_trial": args.epochs, "fixed": args.fix, "wall_seconds": round(tune_seconds),
-                         "best_trial": study.best_trial.number, "best_fold0_accuracy": study.best_value}}
+                         "best_trial": study.best_trial.number, "best_fold0_accuracy": study.best_value,
+                         "replayed_pruners": replays}}
     for source in ("default", "auto"):
         s = train.TrainSettings(epochs=args.train_epochs) if args.train_epochs else train.TrainSettings()
         out = d.train_run(args.model, s, param_source=source, verbose=0)

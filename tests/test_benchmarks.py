@@ -30,6 +30,22 @@ def test_pruning_savings_counts_the_epochs_not_run():
     assert stats["seconds_spent"] == 120
 
 
+def test_replaying_a_study_through_the_median_pruner_stops_the_hopeless_trial():
+    import optuna
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    for level in (0.5, 0.6, 0.7, 0.8, 0.1):  # four good learning curves, then a hopeless one
+        trial = study.ask()
+        for epoch in range(6):
+            trial.report(level + 0.01 * epoch, epoch)
+        study.tell(trial, level + 0.05)
+    replay = bench_tune.replay_pruner(study, "median", epochs=6)
+    assert replay["would_prune"] == 1
+    assert replay["epochs_saved"] == 3  # stopped after epoch 3 (2 warm-up steps), 3 of 6 epochs not run
+    assert replay["epochs_total"] == 30
+    assert bench_tune.replay_pruner(study, "none", epochs=6)["would_prune"] == 0
+
+
 def test_bench_speed_prints_a_rate_per_model(capsys):
     from benchmarks import bench_speed
 
