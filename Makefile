@@ -114,8 +114,9 @@ bench-train: $(STAMP) ## 5-fold accuracy and time of every model + training thro
 	$(PYTHON) -m benchmarks.bench_train $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) $(if $(EPOCHS),--epochs $(EPOCHS))
 
 .PHONY: bench-tune
-bench-tune: $(STAMP) ## Tuned against default parameters, trials pruned and time saved (MODEL, TRIALS; EPOCHS of the 5-fold runs)
-	$(PYTHON) -m benchmarks.bench_tune --model $(MODEL) --trials $(TRIALS) $(if $(EPOCHS),--train-epochs $(EPOCHS)) $(if $(FIX),--fix $(FIX))
+bench-tune: $(STAMP) ## Tuned against default parameters, trials pruned and time saved (MODEL, TRIALS, TRIAL_EPOCHS, FIX; EPOCHS of the 5-fold runs)
+	$(PYTHON) -m benchmarks.bench_tune --model $(MODEL) --trials $(TRIALS) $(if $(TRIAL_EPOCHS),--epochs $(TRIAL_EPOCHS)) \
+		$(if $(EPOCHS),--train-epochs $(EPOCHS)) $(if $(FIX),--fix $(FIX))
 
 .PHONY: bench-ablation
 bench-ablation: $(STAMP) ## The measurements behind the training defaults (one model, fold 0, each setting)
