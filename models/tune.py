@@ -375,6 +375,7 @@ def tune(args, argv: list[str]) -> int:
     from folds.make_folds import FoldsError, FoldSettings, default_n_folds, folds_path, load_folds
     from models import registry
     from models.train import (
+        DEMO_BATCH,
         DEMO_EPOCHS,
         accelerator,
         apply_overrides,
@@ -403,8 +404,11 @@ def tune(args, argv: list[str]) -> int:
         return code
     device = accelerator()
     profile = choose_profile(args.profile, device, manifest["source"])
-    epochs = args.epochs or (DEMO_EPOCHS if manifest["source"] == "demo" and device == "cpu" else s.epochs)
-    s = dataclasses.replace(s, epochs=epochs, tta=1 if device == "cpu" else s.tta)
+    demo_cpu = manifest["source"] == "demo" and device == "cpu"
+    epochs = args.epochs or (DEMO_EPOCHS if demo_cpu else s.epochs)
+    # as make train on the demo: its batch size too, or a trial takes half the steps
+    s = dataclasses.replace(s, epochs=epochs, tta=1 if device == "cpu" else s.tta,
+                            batch_size=s.batch_size or (DEMO_BATCH if demo_cpu else 0))
     identity = study_identity(cache, folds_path(cache.train_index, fs), profile, args.tune_folds, epochs, fixed)
     storage = storage_for(args.model, storage_url, args.tune_dir)
     study = open_study(args.model, storage, identity, args.pruner, args.seed, fixed)
