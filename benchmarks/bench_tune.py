@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="trials the study should hold (a rerun adds only the missing ones)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs per tuning trial")
     parser.add_argument("--train-epochs", type=int, default=None,
-                        help="epochs of the 5-fold comparison runs (default: make train's; the README used 25, "
-                             "as make bench-train, so the default run is reused)")
+                        help="epochs of the 5-fold comparison runs (default: make train's; the README used 12, "
+                             "as its make bench-train, so that default run is reused)")
     parser.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE",
                         help="search-space parameters held fixed (make tune FIX=...), e.g. the CPU model size")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
