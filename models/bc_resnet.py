@@ -71,6 +71,21 @@ class SubSpectralNorm(layers.Layer):
         return {**super().get_config(), "sub_bands": self.sub_bands}
 
 
+def freq_depthwise(x, stride: int):
+    """`DepthwiseConv2D((1, 3), strides=(1, stride), padding="same")` over the frequency axis of
+    `(batch, time, freq, channels)`, computed as a stride-1 depthwise conv followed by keeping
+    every `stride`-th band, starting where the strided conv's first window is centred. Same
+    values, but portable: TensorFlow's own depthwise kernel (used on CPUs without oneDNN, and
+    everywhere with TF_ENABLE_ONEDNN_OPTS=0) refuses unequal strides in time and frequency."""
+    y = layers.DepthwiseConv2D((1, 3), padding="same", use_bias=False)(x)
+    if stride == 1:
+        return y
+    freq = x.shape[2]
+    pad_total = max((-(-freq // stride) - 1) * stride + 3 - freq, 0)  # "same" padding of the strided conv
+    first = 1 - pad_total // 2  # the band at the centre of its first window
+    return y[:, :, first::stride, :]
+
+
 def bc_block(x, out_channels: int, freq_stride: int, dilation: int, p: Params):
     transition = x.shape[-1] != out_channels
     identity = x
@@ -79,7 +94,7 @@ def bc_block(x, out_channels: int, freq_stride: int, dilation: int, p: Params):
         x = batch_norm()(x)
         x = layers.Activation("relu")(x)
     # f2: frequency-depthwise conv + SubSpectralNorm
-    y = layers.DepthwiseConv2D((1, 3), strides=(1, freq_stride), padding="same", use_bias=False)(x)
+    y = freq_depthwise(x, freq_stride)
     y = SubSpectralNorm(p.sub_bands)(y)
     # f1 on the frequency average: temporal depthwise conv, BN, swish, pointwise conv
     z = layers.AveragePooling2D(pool_size=(1, y.shape[2]))(y)  # mean over frequency: (b, t, 1, c)

@@ -96,3 +96,30 @@ def test_params_overrides_from_json_types():
     assert p.filters == (8, 16) and p.gru_units == 4
     with pytest.raises(ValueError, match="no parameter"):
         registry.params_for("crnn_resnet", "toy", {"nope": 1})
+
+
+@pytest.mark.parametrize("freq", [20, 10, 5])
+def test_bc_resnet_frequency_stride_equals_a_strided_depthwise_convolution(freq):
+    """The portable form (stride-1 conv, then every second band) gives what
+    `DepthwiseConv2D((1, 3), strides=(1, 2), padding="same")` gives, checked against NumPy
+    (TensorFlow's own kernel refuses that stride without oneDNN, so it cannot be the reference)."""
+    from models.bc_resnet import freq_depthwise
+
+    rng = np.random.default_rng(freq)
+    x = rng.normal(size=(2, 7, freq, 3)).astype("float32")
+    inp = keras.Input(x.shape[1:])
+    model = keras.Model(inp, freq_depthwise(inp, 2))
+    kernel = model.layers[1].get_weights()[0]  # (1, 3, channels, 1)
+    out = -(-freq // 2)
+    pad_total = max((out - 1) * 2 + 3 - freq, 0)
+    padded = np.pad(x, ((0, 0), (0, 0), (pad_total // 2, pad_total - pad_total // 2), (0, 0)))
+    want = np.stack([(padded[:, :, 2 * j : 2 * j + 3, :] * kernel[0, :, :, 0]).sum(axis=2) for j in range(out)], axis=2)
+    np.testing.assert_allclose(np.asarray(model(x)), want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_suite_runs_with_the_strictest_tensorflow_kernels():
+    """oneDNN accepts layer forms that TensorFlow's own kernels refuse, and it is on by default
+    only on some CPUs; the suite runs with it off, so a model that needs it fails here too."""
+    import os
+
+    assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
