@@ -23,7 +23,8 @@ FOLD_SEED ?=
 FEATURE_ARGS = $(if $(N_MELS),--n-mels $(N_MELS))
 FOLD_ARGS = $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(FOLD_SEED),--fold-seed $(FOLD_SEED))
 # Training: MODELS (default: every non-baseline model), FOLDS (subset, 0-based), EPOCHS,
-# PROFILE (auto|full|cpu|toy), PARAMS (auto: tuned when present | default), SET (field=value ...)
+# PROFILE (auto|full|cpu|toy), PARAMS (auto: tuned where they apply | default), SET (name=value ...).
+# Precedence: defaults < policy (device, demo data) < tuned < what is typed here.
 MODELS ?=
 FOLDS ?=
 EPOCHS ?=
@@ -47,6 +48,7 @@ NAME ?=
 SUBMISSION ?=
 SOLUTION ?=
 MESSAGE ?=
+FORCE ?=
 
 # --- setup -----------------------------------------------------------------
 
@@ -73,11 +75,11 @@ data: $(STAMP) ## Put the competition in data/raw/ (DATA=auto|kaggle|demo|<folde
 .PHONY: features
 features: $(STAMP) ## Cache log-mel spectrograms of data/raw/ and make the CV folds (N_MELS, N_FOLDS, ...)
 	$(PYTHON) -m competition.features $(FEATURE_ARGS)
-	$(PYTHON) -m folds.make_folds $(FEATURE_ARGS) $(FOLD_ARGS)
+	$(PYTHON) -m folds.make_folds $(FOLD_ARGS)
 
 .PHONY: folds
-folds: $(STAMP) ## Make the speaker-grouped, label-stratified CV folds (N_FOLDS, FOLD_SEED)
-	$(PYTHON) -m folds.make_folds $(FEATURE_ARGS) $(FOLD_ARGS)
+folds: $(STAMP) ## Make the speaker-grouped, label-stratified CV folds of the current features (N_FOLDS, FOLD_SEED)
+	$(PYTHON) -m folds.make_folds $(FOLD_ARGS)
 
 .PHONY: train
 train: $(STAMP) ## Train MODELS on every fold: OOF + test predictions in artifacts/runs/ (FOLDS, EPOCHS, PROFILE, PARAMS, SET)
@@ -100,8 +102,9 @@ score: $(STAMP) ## Score a submission on an answer key (SUBMISSION: newest; SOLU
 		$(if $(SOLUTION),--solution $(SOLUTION))
 
 .PHONY: submit
-submit: $(STAMP) ## Validate a submission and send it to Kaggle (SUBMISSION: newest; MESSAGE)
-	$(PYTHON) -m submissions.submit $(if $(SUBMISSION),--submission $(SUBMISSION)) --message "$(MESSAGE)"
+submit: $(STAMP) ## Validate a submission and send it to Kaggle (SUBMISSION: newest; MESSAGE; FORCE=1 for other data)
+	$(PYTHON) -m submissions.submit $(if $(SUBMISSION),--submission $(SUBMISSION)) --message "$(MESSAGE)" \
+		$(if $(FORCE),--force)
 
 # --- benchmarks (print figures; see README) ---------------------------------
 
@@ -132,8 +135,8 @@ bench: bench-features bench-train bench-tune ## All benchmarks
 # --- quality ---------------------------------------------------------------
 
 .PHONY: test
-test: $(STAMP) ## Run the test suite (PYTEST_ARGS="-k name" to select)
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+test: $(STAMP) ## Run the test suite with TensorFlow's strictest CPU kernels (PYTEST_ARGS="-k name" to select)
+	TF_ENABLE_ONEDNN_OPTS=$${TF_ENABLE_ONEDNN_OPTS:-0} $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(STAMP) ## Check the code with ruff

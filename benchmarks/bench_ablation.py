@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.bench_train import load_bench_data  # noqa: E402
 from competition.files import write_json  # noqa: E402
-from models import train  # noqa: E402
+from competition.settings import parse_items  # noqa: E402
+from competition.workspace import Workspace  # noqa: E402
 
 STRONG_AUG = ["aug.noise_prob=0.8", "aug.snr_db=[3,30]", "aug.time_masks=2", "aug.time_mask_frames=10",
               "aug.freq_masks=2", "aug.freq_mask_mels=5"]
@@ -43,21 +44,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="cnn_resnet")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--workspace", type=Path, default=Path("."))
     args = parser.parse_args(argv)
-    d = load_bench_data(args.data_dir)
+    d = load_bench_data(Workspace(args.workspace))
     rows = []
     for name in args.configs:
-        s = train.apply_overrides(train.TrainSettings(epochs=args.epochs), CONFIGS[name])
-        out = d.train_run(args.model, s, param_source="default", only_folds=[0],
-                          root=Path("artifacts/bench/ablation"), verbose=0)
+        plan = d.plan(args.model, parse_items(CONFIGS[name]), epochs=args.epochs, label=f"ablation: {name}")
+        out = d.train_run(plan, only_folds=[0], verbose=0)
         row = {"setting": name, "oof_accuracy_fold0": json.loads((out / "cv.json").read_text())["overall"]["accuracy"]}
         if d.solution:
             row["test_accuracy"] = d.test_accuracy(np.load(out / "fold_0" / "test.npy"))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    write_json(Path("artifacts/bench/ablation.json"), {"model": args.model, "epochs": args.epochs, "rows": rows})
-    print(f"\n{args.model}, fold 0, {args.epochs} epochs ({d.profile} sizes):")
+    write_json(d.ws.bench / "ablation.json", {"model": args.model, "epochs": args.epochs, "rows": rows})
+    print(f"\n{args.model}, fold 0, {args.epochs} epochs ({d.plan(args.model).profile} sizes):")
     for r in rows:
         print(f"  {r['setting']:24s} OOF {r['oof_accuracy_fold0']:.4f}" +
               (f"   test {r['test_accuracy']:.4f}" if "test_accuracy" in r else ""))

@@ -25,7 +25,7 @@ import numpy as np
 
 from competition import features, layout
 from competition.audio import fit_length
-from competition.data import read_manifest
+from competition.workspace import Workspace
 
 TOLERANCE_DB = 0.1  # float16 rounding of values in [-100, 40] dB is below 0.04 dB
 
@@ -57,11 +57,14 @@ def cpu_name() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=4000, help="how many train clips to time (default 4000)")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--workspace", type=Path, default=Path("."))
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
-    s = features.FeatureSettings()
-    root = Path(read_manifest(args.data_dir)["root"])
+    ws = Workspace(args.workspace)
+    manifest = ws.read_manifest()
+    current = ws.current(manifest["fingerprint"]).get("features")
+    s = features.from_json(current["settings"]) if current else features.FeatureSettings()  # what make features uses
+    root = Path(manifest["root"])
     index = features.train_index(root)
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(index), size=min(args.clips, len(index)), replace=False))
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     assert not bad and len(good) == len(paths)
     diff = np.abs(cached.astype(np.float32) - naive)
     workers = args.workers or features.default_workers()
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; librosa {librosa.__version__}; {len(paths)} clips from {root}")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; librosa {librosa.__version__}; {len(paths)} clips from {root}; "
+          f"{'the current' if current else 'default'} feature settings ({s.n_mels} mels, {s.hop_ms:g} ms hop)")
     print(f"naive librosa loop (1 process):      {len(paths) / t_naive:8.0f} clips/s")
     print(f"harness cache build ({workers} processes):  {len(paths) / t_cache:8.0f} clips/s")
     print(f"speed-up: {t_naive / t_cache:.1f}x")

@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from competition.labels import LABELS
-    from models import registry, train
+    from models import fold, registry
+    from models.device import accelerator, configure_device
+    from models.plan import GPU_BATCH, policy
+    from models.settings import AugSettings, TrainSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=registry.default_models())
@@ -32,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="auto")
     parser.add_argument("--batch-size", type=int, default=0)
     args = parser.parse_args(argv)
-    device = train.accelerator()
-    profile = train.choose_profile(args.profile, device, "")
-    dev = train.configure_device(device)
-    batch = args.batch_size or (512 if device == "gpu" else 64)
+    device = accelerator()
+    profile = policy({}, device)[0] if args.profile == "auto" else args.profile
+    dev = configure_device(device)
+    batch = args.batch_size or (GPU_BATCH if device == "gpu" else TrainSettings().batch_size)
     rng = np.random.default_rng(0)
     n = max(batch * 4, min(args.clips, 8192))  # one in-memory block, cycled to reach --clips
     x = rng.uniform(-90, 0, (n, 101, 40)).astype("float32")
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models:
         keras.utils.set_random_seed(0)
         body = registry.get(name).build(registry.params_for(name, profile), (101, 40), len(LABELS))
-        model = train.training_model(train.inference_model(body, -50.0, 20.0), train.AugSettings(), noise, seed=0)
+        model = fold.training_model(fold.inference_model(body, -50.0, 20.0), AugSettings(), noise, seed=0)
         model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="categorical_crossentropy",
                       jit_compile=dev["jit_compile"])
         model.fit(x[: batch * 4], y[: batch * 4], batch_size=batch, epochs=1, verbose=0)  # compile, warm up

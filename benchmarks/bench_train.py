@@ -32,53 +32,61 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks.bench_features import cpu_name  # noqa: E402
 from competition import features  # noqa: E402
-from competition.data import read_manifest  # noqa: E402
 from competition.files import write_json, write_text  # noqa: E402
-from competition.labels import LABEL_INDEX, LABELS  # noqa: E402
-from folds.make_folds import FoldSettings, default_n_folds, folds_path, load_folds  # noqa: E402
-from models import registry, train  # noqa: E402
-from models.augment import NO_AUG  # noqa: E402
+from competition.inputs import Inputs, resolve  # noqa: E402
+from competition.labels import LABELS  # noqa: E402
+from competition.settings import flatten  # noqa: E402
+from competition.workspace import Workspace  # noqa: E402
+from models import fold, registry  # noqa: E402
+from models.device import accelerator  # noqa: E402
+from models.plan import Plan, Typed, plan_run  # noqa: E402
+from models.run import train_run  # noqa: E402
+from models.settings import NO_AUG, AugSettings, TrainSettings  # noqa: E402
 
-OUT = Path("artifacts/bench")
-BASELINE_SETTINGS = {"aug": NO_AUG, "balance": "none", "label_smoothing": 0.0, "tta": 1}
+# Baselines train as a competitor would first: no augmentation, balancing, label smoothing or TTA.
+BASELINE_SETTINGS = {**{f"aug.{k}": v for k, v in flatten(NO_AUG).items()},
+                     "balance": "none", "label_smoothing": 0.0, "tta": 1}
 
 
 @dataclasses.dataclass(frozen=True)
 class BenchData:
-    """What every training benchmark reads: the data in data/raw, its feature cache and folds."""
+    """What every training benchmark reads: the current inputs of the workspace (the data in
+    data/raw, the current feature cache and folds), the device and the answer key."""
 
-    manifest: dict
+    inputs: Inputs
     cache: features.Cache
-    fold_settings: FoldSettings
-    folds: pd.DataFrame
-    folds_file: Path
     device: str
-    profile: str
+    profile: str | None
     solution: Path | None
 
-    def train_run(self, name: str, s: train.TrainSettings, **kw) -> Path:
-        return train.train_run(name, s, self.cache, self.folds, self.folds_file, self.fold_settings.n_folds,
-                               profile=self.profile, device=self.device, **kw)
+    @property
+    def ws(self) -> Workspace:
+        return self.inputs.ws
+
+    def plan(self, name: str, values: dict | None = None, *, epochs: int | None = None, label: str = "benchmark",
+             use_tuned: bool = False) -> Plan:
+        return plan_run(name, self.inputs, self.device,
+                        Typed(values or {}, label, epochs, self.profile, use_tuned), self.ws)
+
+    def train_run(self, plan: Plan, **kw) -> Path:
+        return train_run(plan, self.inputs, device=self.device, **kw)
 
     def test_accuracy(self, probs: np.ndarray) -> float | None:
         return test_accuracy(probs, self.cache.test_index["fname"], self.solution) if self.solution else None
 
 
-def load_bench_data(data_dir: Path, profile: str = "auto") -> BenchData:
-    manifest = read_manifest(data_dir)
-    cache = features.load(features.cache_dir(features.FeatureSettings(), manifest))
-    fs = FoldSettings(default_n_folds(manifest))
-    device = train.accelerator()
-    return BenchData(manifest, cache, fs, load_folds(cache.train_index, fs), folds_path(cache.train_index, fs), device,
-                     train.choose_profile(profile, device, manifest["source"]),
+def load_bench_data(ws: Workspace, profile: str = "auto") -> BenchData:
+    inputs = resolve(ws)
+    manifest = inputs.manifest
+    return BenchData(inputs, features.load(inputs.cache_path), accelerator(), None if profile == "auto" else profile,
                      Path(manifest["solution"]) if manifest.get("solution") else None)
 
 
-def settings_for(name: str, epochs: int) -> train.TrainSettings:
-    s = dataclasses.replace(train.TrainSettings(), epochs=epochs)
-    if getattr(registry.get(name), "BASELINE", False):
-        s = dataclasses.replace(s, **BASELINE_SETTINGS)
-    return s
+def bench_plan(name: str, epochs: int, d: BenchData) -> Plan:
+    """Default settings (never tuned ones), `epochs`; the baselines as a competitor trains them first."""
+    baseline = getattr(registry.get(name), "BASELINE", False)
+    return d.plan(name, BASELINE_SETTINGS if baseline else {}, epochs=epochs,
+                  label="bench-train baseline" if baseline else "benchmark")
 
 
 def test_accuracy(probs: np.ndarray, fnames: pd.Series, solution: Path) -> float:
@@ -89,10 +97,10 @@ def test_accuracy(probs: np.ndarray, fnames: pd.Series, solution: Path) -> float
 
 def bench_model(name: str, epochs: int, d: BenchData) -> dict:
     t0 = time.time()
-    out = d.train_run(name, settings_for(name, epochs), param_source="default", verbose=0)
+    out = d.train_run(bench_plan(name, epochs, d), verbose=0)
     cv = json.loads((out / "cv.json").read_text())
     seconds = sum(json.loads((out / f"fold_{k}" / "metrics.json").read_text())["seconds"]
-                  for k in range(d.fold_settings.n_folds))
+                  for k in range(d.inputs.folds.n_folds))
     row = {"model": name, "run": str(out), "params": json.loads((out / "params.json").read_text())["params"],
            "oof_accuracy": cv["overall"]["accuracy"], "train_seconds": round(seconds),
            "wall_seconds_this_call": round(time.time() - t0)}
@@ -102,16 +110,17 @@ def bench_model(name: str, epochs: int, d: BenchData) -> dict:
     return row
 
 
-def throughput(name: str, cache, folds, profile: str, batch: int = 64, device: str = "cpu") -> dict:
+def throughput(name: str, d: BenchData, batch: int = 64) -> dict:
     """Clips/s of one epoch over the fold-0 training rows, three ways (see module doc)."""
     import keras
 
-    data = train.load_fold_data(cache, folds)
+    cache, folds = d.inputs.load()
+    data = fold.load_fold_data(cache, folds)
     rows = np.flatnonzero(data.fold != 0)
     val = np.flatnonzero(data.fold == 0)
-    labels = data.index["label"].map(LABEL_INDEX).to_numpy()
+    labels = data.labels
     y = np.eye(len(LABELS), dtype=np.float32)[labels]
-    params = registry.params_for(name, profile)
+    params = d.plan(name).params
     result = {}
 
     def timed_fit(model, inputs, **kw) -> float:
@@ -122,66 +131,65 @@ def throughput(name: str, cache, folds, profile: str, batch: int = 64, device: s
 
     def fresh():
         keras.utils.set_random_seed(0)
-        m = train.inference_model(registry.get(name).build(params, data.x.shape[1:], len(LABELS)), -50.0, 20.0)
-        return m
+        return fold.inference_model(registry.get(name).build(params, data.x.shape[1:], len(LABELS)), -50.0, 20.0)
 
     def compile_(m):
         m.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
         return m
 
     result["plain_fit"] = timed_fit(compile_(fresh()), (data.x[rows], y[rows]), batch_size=batch, shuffle=True)
-    for label, aug in (("harness_no_aug", NO_AUG), ("harness", train.AugSettings())):
-        s = dataclasses.replace(train.TrainSettings(), aug=aug, balance="none", tta=1)
+    for label, aug in (("harness_no_aug", NO_AUG), ("harness", AugSettings())):
+        s = TrainSettings(aug=aug, balance="none", tta=1, batch_size=batch)
         model = fresh()
-        trainer = compile_(train.training_model(model, aug, data.noise, seed=0))
-        feeder = train.make_feeder(data.x, labels, labels, rows, len(LABELS), s, batch, seed=0)
-        cb = train.make_validation_callback(model, data.x[val], labels[val], s,
-                                            train.make_targets(data.index, "labels"))
+        trainer = compile_(fold.training_model(model, aug, data.noise, seed=0))
+        feeder = fold.Feeder(data.x, labels, labels, rows, len(LABELS), s, batch, seed=0)
+        cb = fold.Validation(model, data.x[val], labels[val], s, fold.make_targets(data.index, "labels"))
         result[label] = timed_fit(trainer, (feeder,), callbacks=[cb])
     return {k: round(v, 1) for k, v in result.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=["tutorial_cnn", "crnn_plain", *registry.default_models()])
+    parser.add_argument("--models", nargs="*", default=[*registry.baselines(), *registry.default_models()])
     parser.add_argument("--epochs", type=int, default=None, help="default: make train's default")
     parser.add_argument("--profile", default="auto")
     parser.add_argument("--throughput-model", default="crnn_resnet")
     parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--workspace", type=Path, default=Path("."))
     args = parser.parse_args(argv)
 
-    d = load_bench_data(args.data_dir, args.profile)
-    manifest, cache, profile, device, solution = d.manifest, d.cache, d.profile, d.device, d.solution
-    epochs = args.epochs or train.TrainSettings().epochs
+    d = load_bench_data(Workspace(args.workspace), args.profile)
+    manifest, cache, device, solution = d.inputs.manifest, d.cache, d.device, d.solution
+    epochs = args.epochs or TrainSettings().epochs
+    profile = d.plan(args.models[0]).profile
     import keras
 
     machine = (f"{cpu_name()}, {os.cpu_count()} cores, {device.upper()}; Keras {keras.__version__} "
                f"({keras.backend.backend()}), Python {platform.python_version()}")
     print(f"machine: {machine}\ndata: {manifest['root']} ({manifest['source']}), {len(cache.train_index)} train "
-          f"clips, {len(cache.test_index)} test clips; profile {profile}, {epochs} epochs, {d.fold_settings.n_folds} folds")
-    OUT.mkdir(parents=True, exist_ok=True)
+          f"clips, {len(cache.test_index)} test clips; profile {profile}, {epochs} epochs, {d.inputs.folds.n_folds} folds")
+    out_dir = d.ws.bench
     rows = []
     for name in args.models:
         row = bench_model(name, epochs, d)
         rows.append(row)
         print(json.dumps(row))
-        write_json(OUT / "train.json", {"machine": machine, "epochs": epochs, "profile": profile, "models": rows})
+        write_json(out_dir / "train.json", {"machine": machine, "epochs": epochs, "profile": profile, "models": rows})
     table = pd.DataFrame(rows)[["model", "oof_accuracy", *([c for c in ("test_accuracy_fold0", "test_accuracy_5folds")
                                                           if solution]), "train_seconds"]]
     md = table.to_markdown(index=False, floatfmt=".4f") if _has_tabulate() else table.to_string(index=False)
     print(md)
     report = {"machine": machine, "epochs": epochs, "profile": profile, "models": rows}
     if not args.skip_throughput:
-        tp = throughput(args.throughput_model, cache, d.folds, profile, device=device)
+        tp = throughput(args.throughput_model, d)
         report["throughput"] = {"model": args.throughput_model, **tp,
                                 "ratio_no_aug": round(tp["harness_no_aug"] / tp["plain_fit"], 3),
                                 "ratio_with_aug": round(tp["harness"] / tp["plain_fit"], 3)}
         print(f"throughput ({args.throughput_model}, clips/s): plain model.fit {tp['plain_fit']}, "
               f"harness without augmentation {tp['harness_no_aug']} ({report['throughput']['ratio_no_aug']:.2f}x), "
               f"harness with augmentation {tp['harness']} ({report['throughput']['ratio_with_aug']:.2f}x)")
-    write_json(OUT / "train.json", report)
-    write_text(OUT / "train.md", f"machine: {machine}\n\n{md}\n")
+    write_json(out_dir / "train.json", report)
+    write_text(out_dir / "train.md", f"machine: {machine}\n\n{md}\n")
     return 0
 
 

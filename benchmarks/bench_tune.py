@@ -23,9 +23,8 @@ import numpy as np  # noqa: E402
 from benchmarks.bench_features import cpu_name  # noqa: E402
 from benchmarks.bench_train import load_bench_data  # noqa: E402
 from competition.files import write_json  # noqa: E402
-from models import train, tune  # noqa: E402
-
-OUT = Path("artifacts/bench")
+from competition.workspace import Workspace  # noqa: E402
+from models import tune  # noqa: E402
 
 
 def pruning_savings(study, epochs: int) -> dict:
@@ -71,14 +70,14 @@ def replay_pruner(study, pruner_name: str, epochs: int) -> dict:
             "epochs_saved": int(sum(epochs - e for e in stopped_at)), "epochs_total": epochs * len(study.trials)}
 
 
-def finished_trials(model: str) -> int:
+def finished_trials(model: str, ws: Workspace) -> int:
     """Trials of `model`'s local study that ended (complete, pruned or failed); 0 without a study."""
     import optuna
 
-    if not (tune.TUNE_DIR / model / "journal.log").exists():
+    if not (ws.tune_dir(model) / "journal.log").exists():
         return 0
     try:
-        study = optuna.load_study(study_name=model, storage=tune.storage_for(model, None))
+        study = optuna.load_study(study_name=model, storage=tune.storage_for(model, None, ws))
     except KeyError:
         return 0
     return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
@@ -95,41 +94,44 @@ def main(argv: list[str] | None = None) -> int:
                              "as its make bench-train, so that default run is reused)")
     parser.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE",
                         help="search-space parameters held fixed (make tune FIX=...), e.g. the CPU model size")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--workspace", type=Path, default=Path("."))
     args = parser.parse_args(argv)
 
     import optuna
 
+    ws = Workspace(args.workspace)
     t0 = time.time()
-    todo = args.trials - finished_trials(args.model)  # resumable: --trials is the study's total
+    todo = args.trials - finished_trials(args.model, ws)  # resumable: --trials is the study's total
     if todo > 0:
         code = tune.main(["--model", args.model, "--trials", str(todo), "--epochs", str(args.epochs), "--seed", "0",
-                          *(["--fix", *args.fix] if args.fix else [])])
+                          "--workspace", str(ws.root), *(["--fix", *args.fix] if args.fix else [])])
         if code:
             return code
     tune_seconds = time.time() - t0
-    study = optuna.load_study(study_name=args.model, storage=tune.storage_for(args.model, None))
+    study = optuna.load_study(study_name=args.model, storage=tune.storage_for(args.model, None, ws))
     stats = pruning_savings(study, args.epochs)
 
     replays = [replay_pruner(study, name, args.epochs) for name in ("hyperband", "median")]
     for r in replays:
         print(f"replayed through the {r['pruner']} pruner: {r['would_prune']} of {len(study.trials)} trials stopped, "
               f"{r['epochs_saved']} of {r['epochs_total']} trial-epochs saved")
-    d = load_bench_data(args.data_dir)
+    d = load_bench_data(ws)
     result = {"machine": f"{cpu_name()}, {os.cpu_count()} cores, {d.device.upper()}", "model": args.model,
               "tuning": {**stats, "epochs_per_trial": args.epochs, "fixed": args.fix, "wall_seconds": round(tune_seconds),
                          "best_trial": study.best_trial.number, "best_fold0_accuracy": study.best_value,
                          "replayed_pruners": replays}}
     for source in ("default", "auto"):
-        s = train.TrainSettings(epochs=args.train_epochs) if args.train_epochs else train.TrainSettings()
-        out = d.train_run(args.model, s, param_source=source, verbose=0)
+        plan = d.plan(args.model, epochs=args.train_epochs, use_tuned=source == "auto")
+        if source == "auto" and plan.tuned is None:
+            print(f"note: {'; '.join(plan.notes) or 'no best.json'}: the 'tuned' run below uses default values")
+        out = d.train_run(plan, verbose=0)
         cv = json.loads((out / "cv.json").read_text())
         row = {"run": str(out), "oof_accuracy": cv["overall"]["accuracy"],
                "params": json.loads((out / "params.json").read_text())["params"]}
         if d.solution:
             row["test_accuracy_5folds"] = d.test_accuracy(np.load(out / "test.npy"))
         result["default" if source == "default" else "tuned"] = row
-    write_json(OUT / f"tune_{args.model}.json", result)
+    write_json(ws.bench / f"tune_{args.model}.json", result)
     print(json.dumps(result, indent=2))
     base, tuned = result["default"], result["tuned"]
     print(f"{args.model}: 5-fold OOF accuracy default {base['oof_accuracy']:.4f} -> tuned {tuned['oof_accuracy']:.4f}"

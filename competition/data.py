@@ -15,34 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
-from competition import layout
+from competition import kaggle_api, layout
 from competition.cli import run_stage
 from competition.files import read_json, symlink_atomic, write_json
-from competition.kaggle_api import KaggleError, find_credentials
-
-DATA_DIR = Path("data")
-
-
-def raw_dir(data_dir: Path = DATA_DIR) -> Path:
-    return data_dir / "raw"
+from competition.kaggle_api import find_credentials
+from competition.provenance import now
+from competition.workspace import Workspace
 
 
-def manifest_path(data_dir: Path = DATA_DIR) -> Path:
-    return data_dir / "manifest.json"
-
-
-def read_manifest(data_dir: Path = DATA_DIR) -> dict:
-    """The manifest of `make data`, or a LayoutError that says to run it."""
-    path = manifest_path(data_dir)
-    if not path.is_file() or not raw_dir(data_dir).exists():
-        raise layout.LayoutError(f"no data yet ({path} is missing): run `make data` first")
-    return read_json(path)
-
-
-def choose_source(source: str, log=print, data_dir: Path = DATA_DIR) -> str:
+def choose_source(source: str, log=print, data_dir: Path = Path("data")) -> str:
     """Resolve DATA=auto to kaggle or demo, saying which and why."""
     if source != "auto":
         return source
@@ -51,7 +34,7 @@ def choose_source(source: str, log=print, data_dir: Path = DATA_DIR) -> str:
         return "kaggle"
     try:
         creds = find_credentials()
-    except KaggleError as e:
+    except kaggle_api.KaggleError as e:
         log(f"DATA=auto: Kaggle credentials look broken ({e}); using the embedded demo data")
         return "demo"
     if creds:
@@ -63,6 +46,7 @@ def choose_source(source: str, log=print, data_dir: Path = DATA_DIR) -> str:
 
 
 def make_manifest(source: str, root: Path, found: layout.Layout) -> dict:
+    fingerprint, stamp = layout.fingerprint(root)
     return {
         "source": source,
         "root": str(root.resolve()),
@@ -71,14 +55,17 @@ def make_manifest(source: str, root: Path, found: layout.Layout) -> dict:
         "background": found.background,
         "test_clips": found.test_clips,
         "solution": str(found.solution.resolve()) if found.solution else None,
-        "fingerprint": layout.fingerprint(root),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "fingerprint": fingerprint,
+        "stamp": stamp,
+        "created": now(),
     }
 
 
-def prepare(source: str = "auto", data_dir: Path = DATA_DIR, *, demo_seed: int = 0,
+def prepare(source: str = "auto", ws: Workspace | None = None, *, demo_seed: int = 0,
             demo_speakers: int | None = None, client=None, log=print) -> dict:
     """Make data/raw point at a verified Kaggle-layout folder; return the manifest."""
+    ws = ws or Workspace()
+    data_dir = ws.data
     source = choose_source(source, log, data_dir)
     if source == "kaggle":
         from competition.download import download_competition
@@ -103,14 +90,18 @@ def prepare(source: str = "auto", data_dir: Path = DATA_DIR, *, demo_seed: int =
         source = "local"
     root = root.resolve()
     manifest = make_manifest(source, root, found)
-    old = read_json(manifest_path(data_dir)) if manifest_path(data_dir).is_file() else None
-    if old and old.get("root") == manifest["root"] and old.get("fingerprint") == manifest["fingerprint"] \
-            and raw_dir(data_dir).resolve() == root:
+    old = read_json(ws.manifest_path) if ws.manifest_path.is_file() else None
+    same = old and old.get("root") == manifest["root"] and old.get("fingerprint") == manifest["fingerprint"] \
+        and ws.raw.resolve() == root
+    if same and old.get("stamp") == manifest["stamp"]:
         log(f"data/raw already is {root} ({found.train_clips} train clips, {found.test_clips} test clips); nothing to do")
         return old
+    if same:
+        log(f"data/raw: {root} holds the same clips (names and sizes) with new modification times; recorded. "
+            "Feature caches of these clips are kept: if their contents changed, delete artifacts/features")
     symlink_atomic(os.path.relpath(root, data_dir.resolve()) if root.is_relative_to(data_dir.resolve()) else root,
-                   raw_dir(data_dir))
-    write_json(manifest_path(data_dir), manifest)
+                   ws.raw)
+    write_json(ws.manifest_path, manifest)
     log(f"data/raw -> {root}: {found.train_clips} train clips in {len(found.words)} words, "
         f"{len(found.background)} background recordings, {found.test_clips} test clips"
         + (", answer key test_solution.csv" if found.solution else ""))
@@ -122,16 +113,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default=os.environ.get("DATA", "auto"),
                         help="auto | kaggle | demo | a folder in the Kaggle layout (default: auto)")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--workspace", type=Path, default=Path("."), help="project folder (holds data/, artifacts/)")
     parser.add_argument("--demo-seed", type=int, default=0)
     parser.add_argument("--demo-speakers", type=int, default=None,
                         help="train speakers of the demo data (its size)")
     args = parser.parse_args(argv)
 
     def body() -> None:
-        prepare(args.source, args.data_dir, demo_seed=args.demo_seed, demo_speakers=args.demo_speakers)
+        prepare(args.source, Workspace(args.workspace), demo_seed=args.demo_seed, demo_speakers=args.demo_speakers)
 
-    return run_stage("data", body, (KaggleError, layout.LayoutError), "nothing half-written was kept, rerun to continue")
+    return run_stage("data", body, "nothing half-written was kept, rerun to continue")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from scipy import signal
 
 from competition import files, layout
 from competition.audio import CLIP_SAMPLES, SAMPLE_RATE, write_wav
+from competition.errors import UserError
 from competition.labels import (
     BACKGROUND_DIR,
     COMMANDS,
@@ -99,7 +100,7 @@ _CHARS_UTF8 = 1
 _INITIALIZE_DONT_EXIT = 0x8000  # otherwise a bad data path makes espeak call exit(1)
 
 
-class DemoError(Exception):
+class DemoError(UserError):
     """The demo data cannot be built (no usable eSpeak NG); the message says what to do."""
 
 

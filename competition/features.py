@@ -1,6 +1,6 @@
 """`make features`: log-mel spectrograms of every clip, cached so training never touches audio.
 
-    artifacts/features/<key>/        <key> = hash of the settings and the data fingerprint
+    artifacts/features/<key>/        <key> = hash of the settings, the data fingerprint and this code
       settings.json                  the settings, the data manifest, counts, bad files
       train_index.csv                fname, word, label, speaker, source (row i = train.npy[i])
       train.npy                      (clips, frames, mels) float16, dB (10*log10 of mel power)
@@ -43,8 +43,11 @@ from competition.labels import (
     is_word_folder,
     word_to_label,
 )
+from competition.provenance import source_hash
+from competition.settings import check_number, check_range_pair, flatten, resolve
+from competition.workspace import Workspace
 
-FEATURES_DIR = Path("artifacts/features")
+FEATURE_CODE = ("competition/features.py", "competition/audio.py")  # what makes the numbers in a cache
 CHUNK = 256  # clips per task: big enough for one efficient FFT call, small enough for a smooth progress bar
 
 
@@ -65,6 +68,19 @@ class FeatureSettings:
     # silence clips (Speech Commands v2 test set) go from 2e-4 to 0.33, louder than most words
     silence_rms: tuple[float, float] = (1e-4, 0.4)
     silence_seed: int = 0  # the random cuts and gains of the silence clips
+
+    def __post_init__(self):
+        check_number("sample_rate", self.sample_rate, 8_000, 96_000, integer=True)
+        check_number("win_ms", self.win_ms, 1, 500)
+        check_number("hop_ms", self.hop_ms, 1, 500)
+        check_number("n_mels", self.n_mels, 1, n_fft(self) // 2 + 1, integer=True)
+        check_number("fmin", self.fmin, 0, self.sample_rate / 2, hi_open=True)
+        check_number("fmax", self.fmax, self.fmin, self.sample_rate / 2, lo_open=True)
+        check_number("amin", self.amin, 0, 1, lo_open=True, hi_open=True)
+        check_number("silence_clips", self.silence_clips, 0, integer=True)
+        check_number("digital_silence", self.digital_silence, 0, 1)
+        check_range_pair("silence_rms", self.silence_rms, 1e-8, 1)
+        check_number("silence_seed", self.silence_seed, 0, integer=True)
 
 
 def win_length(s: FeatureSettings) -> int:
@@ -154,8 +170,12 @@ def train_index(root: Path) -> pd.DataFrame:
 
 
 def test_index(root: Path) -> pd.DataFrame:
-    names = sorted(n for n in os.listdir(layout.test_dir(root)) if n.endswith(".wav"))
-    return pd.DataFrame({"fname": names})
+    return pd.DataFrame({"fname": layout.test_clips(root)})
+
+
+def clips_hash(index: pd.DataFrame) -> str:
+    """A hash of a clip index (fname, speaker, label, in order): what a folds file is made for."""
+    return short_hash(index[["fname", "speaker", "label"]].to_numpy().tolist(), 16)
 
 
 def background_recordings(root: Path) -> tuple[list[str], list[np.ndarray], list[tuple[str, str]]]:
@@ -318,25 +338,26 @@ def compute_files(paths: list[str], s: FeatureSettings, out: Path | None = None,
 
 
 def cache_key(s: FeatureSettings, manifest: dict) -> str:
-    """Short hash of the settings and the data (its fingerprint), naming the cache folder."""
-    return short_hash({"settings": asdict(s), "data": manifest["fingerprint"]})
+    """Short hash of the settings, the data (its fingerprint) and the feature code, naming the cache folder."""
+    return short_hash({"settings": asdict(s), "data": manifest["fingerprint"], "code": source_hash(FEATURE_CODE)})
 
 
-def cache_dir(s: FeatureSettings, manifest: dict, root: Path = FEATURES_DIR) -> Path:
-    return root / cache_key(s, manifest)
-
-
-def build(s: FeatureSettings, *, data_dir: Path = Path("data"), out_root: Path = FEATURES_DIR,
-          workers: int | None = None, progress: bool = True, log=print) -> Path:
-    """Build the cache for the data in `data_dir` (or find it built); return its folder."""
-    from competition.data import read_manifest
-
-    manifest = read_manifest(data_dir)
-    dest = cache_dir(s, manifest, out_root)
+def build(s: FeatureSettings, ws: Workspace | None = None, *, workers: int | None = None, progress: bool = True,
+          log=print) -> Path:
+    """Build the cache for the data in data/raw (or find it built), record it as current; return its folder."""
+    ws = ws or Workspace()
+    manifest = ws.read_manifest()
+    dest = ws.feature_cache(cache_key(s, manifest))
     clean_stale(dest)
     if (dest / "settings.json").is_file():
         log(f"features up to date in {dest}")
-        return dest
+    else:
+        _build(s, manifest, dest, workers, progress, log)
+    ws.set_current(manifest["fingerprint"], features={"key": dest.name, "settings": asdict(s)})
+    return dest
+
+
+def _build(s: FeatureSettings, manifest: dict, dest: Path, workers: int | None, progress: bool, log) -> None:
     root = Path(manifest["root"])
     layout.verify(root, all_words=False)
     log(f"building features in {dest} from {root} ...")
@@ -364,6 +385,7 @@ def build(s: FeatureSettings, *, data_dir: Path = Path("data"), out_root: Path =
         write_csv(tmp / "bad_files.csv", pd.DataFrame(bad, columns=["path", "reason"]))
         write_json(tmp / "settings.json", {
             "key": dest.name, "settings": asdict(s), "input_shape": list(input_shape(s)),
+            "code": source_hash(FEATURE_CODE), "clips": clips_hash(pd.concat([train, silence], ignore_index=True)),
             "data": manifest, "train_clips": int(len(train) + len(silence)), "silence_clips": int(len(silence)),
             "test_clips": int(len(good)), "noise_windows": int(len(noise_idx)), "bad_files": len(bad),
         })
@@ -371,7 +393,6 @@ def build(s: FeatureSettings, *, data_dir: Path = Path("data"), out_root: Path =
         log(f"  left out {path}: {reason}")
     log(f"features: {len(train)} word clips + {len(silence)} silence clips, {len(good)} test clips, "
         f"{len(bad)} bad file(s) left out -> {dest}")
-    return dest
 
 
 def _join_with_silence(tmp: Path, words: pd.DataFrame, silence: pd.DataFrame, silence_db: np.ndarray) -> None:
@@ -419,43 +440,47 @@ def load(path: Path) -> Cache:
 
 
 def add_setting_args(parser: argparse.ArgumentParser) -> None:
-    """One --option per FeatureSettings field (e.g. --n-mels 64), default from the dataclass."""
+    """One --option per FeatureSettings field (e.g. --n-mels 64); unset options stay None, so
+    only what the user typed is applied (see `typed_settings`)."""
     for f in fields(FeatureSettings):
         option, dest = f"--{f.name.replace('_', '-')}", f"feat_{f.name}"
         if isinstance(f.default, tuple):
-            parser.add_argument(option, type=float, nargs=len(f.default), default=f.default, dest=dest)
+            parser.add_argument(option, type=float, nargs=len(f.default), default=None, dest=dest)
         else:
-            parser.add_argument(option, type=type(f.default), default=f.default, dest=dest)
+            parser.add_argument(option, type=type(f.default), default=None, dest=dest)
 
 
-def settings_from_args(args: argparse.Namespace) -> FeatureSettings:
-    values = {f.name: getattr(args, f"feat_{f.name}") for f in fields(FeatureSettings)}
-    return FeatureSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+def typed_settings(args: argparse.Namespace) -> dict:
+    """The feature settings given on the command line, as flat overrides."""
+    return {f.name: getattr(args, f"feat_{f.name}") for f in fields(FeatureSettings)
+            if getattr(args, f"feat_{f.name}", None) is not None}
+
+
+def settings_with(typed: dict, base: FeatureSettings | None = None) -> FeatureSettings:
+    """`base` (default: the defaults) with `typed` applied; a SettingsError for a bad value."""
+    return resolve(base or FeatureSettings(), [("typed", typed)])[0]
+
+
+def from_json(values: dict) -> FeatureSettings:
+    """FeatureSettings from their JSON (lists back to tuples), as recorded in settings.json or current.json."""
+    return settings_with({k: v for k, v in values.items() if k in flatten(FeatureSettings())})
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make features", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m competition.features", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_setting_args(parser)
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--out", type=Path, default=FEATURES_DIR)
+    parser.add_argument("--workspace", type=Path, default=Path("."), help="project folder (holds data/, artifacts/)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--print-dir", action="store_true", help="only print the cache folder")
     args = parser.parse_args(argv)
-    s = settings_from_args(args)
 
     def body() -> None:
-        if args.print_dir:
-            from competition.data import read_manifest
+        if args.workers is not None:
+            check_number("WORKERS", args.workers, 1, integer=True)
+        build(settings_with(typed_settings(args)), Workspace(args.workspace), workers=args.workers)
 
-            print(cache_dir(s, read_manifest(args.data_dir), args.out))
-        else:
-            build(s, data_dir=args.data_dir, out_root=args.out, workers=args.workers)
-
-    return run_stage("features", body, (layout.LayoutError, FileNotFoundError),
-                     "no partial cache was kept, rerun to build it")
+    return run_stage("features", body, "no partial cache was kept, rerun to build it")
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -7,22 +7,46 @@ interrupted run never leaves a half-written file that a later stage would trust.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
+def digest(parts: Iterable[bytes | str], n: int = 16) -> str:
+    """The first `n` hex digits of the SHA-256 of `parts`, each part ended by a NUL byte (so
+    `["ab", "c"]` and `["a", "bc"]` differ). Every content hash of the harness is one of these."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()[:n]
+
+
 def short_hash(obj: Any, n: int = 10) -> str:
     """A short, stable hash of JSON-able settings (dict key order does not matter)."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:n]
+    return digest([json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)], n)
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on `<path>.lock` (fcntl; released when the process ends, however
+    it ends) for a read-modify-write of `path` shared by several processes."""
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _umask() -> int:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from competition.errors import UserError
+
 COMPETITION = "tensorflow-speech-recognition-challenge"
 COMPETITION_URL = f"https://www.kaggle.com/competitions/{COMPETITION}"
 RULES_URL = f"{COMPETITION_URL}/rules"
@@ -35,7 +37,7 @@ HOW_TO_GET_A_TOKEN = (
 )
 
 
-class KaggleError(Exception):
+class KaggleError(UserError):
     """A Kaggle problem the user can fix; the message says how and holds no secret."""
 
 

@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from competition.errors import UserError
+from competition.files import digest
 from competition.labels import BACKGROUND_DIR, COMMANDS, WORDS, is_word_folder
 
 SPEAKER_RE = re.compile(r"^(?P<speaker>[0-9a-zA-Z]+)_nohash_(?P<n>\d+)\.wav$")
@@ -21,7 +23,7 @@ EXPECTED = (f"Expected train/audio/<word>/*.wav, train/audio/{BACKGROUND_DIR}/*.
             "and test/audio/clip_*.wav")
 
 
-class LayoutError(Exception):
+class LayoutError(UserError):
     """A data folder that is not in the Kaggle layout; the message says what is missing."""
 
 
@@ -116,15 +118,35 @@ def verify(root: str | os.PathLike, *, all_words: bool = True) -> Layout:
     return layout
 
 
-def fingerprint(root: str | os.PathLike) -> str:
-    """A hash of every clip's relative path and size under train/ and test/: cheap, and it
-    changes when clips are added, removed or replaced by ones of another length."""
-    h = hashlib.sha256()
+def test_clips(root: str | os.PathLike) -> list[str]:
+    """The file names of every test clip (`test/audio/*.wav`), sorted: the rows a submission must have."""
+    with os.scandir(test_dir(root)) as it:
+        return sorted(e.name for e in it if e.name.endswith(".wav"))
+
+
+def _clip_stats(root: str | os.PathLike) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, stat) of every .wav under train/ and test/, in a stable order
+    (a link that leads nowhere is left out: it is no clip)."""
     for sub in (train_dir(root), test_dir(root)):
         for dirpath, dirnames, filenames in os.walk(sub):
             dirnames.sort()
             for name in sorted(filenames):
                 if name.endswith(".wav"):
-                    p = os.path.join(dirpath, name)
-                    h.update(f"{os.path.relpath(p, root)}:{os.path.getsize(p)}\n".encode())
-    return h.hexdigest()[:16]
+                    path = os.path.join(dirpath, name)
+                    try:
+                        st = os.stat(path)
+                    except OSError:
+                        continue
+                    yield os.path.relpath(path, root), st
+
+
+def fingerprint(root: str | os.PathLike) -> tuple[str, str]:
+    """(fingerprint, stamp) of the clips under `root`.
+
+    The fingerprint hashes every clip's relative path and size: it names the data (a copy of
+    the same folder has the same one) and changes when clips are added, removed or replaced by
+    ones of another length. The stamp adds modification times: it changes whenever a clip is
+    touched, and is what stages compare, cheaply, to notice a folder changed after `make data`."""
+    stats = list(_clip_stats(root))
+    return (digest(f"{rel}:{st.st_size}" for rel, st in stats),
+            digest(f"{rel}:{st.st_size}:{st.st_mtime_ns}" for rel, st in stats))

@@ -14,11 +14,12 @@ power, floor -100 dB). Everything runs on the accelerator inside the training st
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 from keras import layers, ops
+
+from models.settings import AugSettings
 
 DB_FLOOR = -100.0
 _LN10_10 = math.log(10.0) / 10.0
@@ -32,25 +33,6 @@ def power_to_db(p):
     return ops.log(ops.maximum(p, 10.0 ** (DB_FLOOR / 10.0))) / _LN10_10
 
 
-@dataclass(frozen=True)
-class AugSettings:
-    """What augmentation a training run uses. 0 or 0.0 turns a part off."""
-
-    # Defaults measured on the dev data (cnn_resnet, fold 0, 20 epochs; README "Measured"):
-    # stronger settings (noise on 80% of clips down to 3 dB SNR, two masks of each kind)
-    # cost 1.9 points of OOF accuracy, none at all cost 1.3.
-    shift_frames: int = 10  # +-100 ms at a 10 ms hop
-    gain_db: float = 6.0  # +- this many dB
-    noise_prob: float = 0.5  # share of clips that get background noise
-    snr_db: tuple[float, float] = (10.0, 30.0)  # uniform range of the noise's SNR
-    time_masks: int = 1
-    time_mask_frames: int = 8
-    freq_masks: int = 1
-    freq_mask_mels: int = 4
-    mixup_alpha: float = 0.0  # > 0: mixup in the feeder with Beta(alpha, alpha)
-
-
-NO_AUG = AugSettings(shift_frames=0, gain_db=0.0, noise_prob=0.0, time_masks=0, freq_masks=0)
 
 
 class TimeShift(layers.Layer):

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from keras import layers
 
-# Batch-norm moving statistics average over ~1/(1 - momentum) steps. Keras's 0.99 (~100 steps)
-# lags behind the weights for the first epochs of a short schedule: measured on the demo
-# (crnn_vgg, fold 0, 12 epochs of ~29 steps) the inference-mode validation accuracy sat near
-# chance until the learning rate had decayed (epoch 4: 0.06), while 0.9 tracks training
-# (epoch 4: 0.44) and ends with a lower log loss (1.03 against 1.10) and a better test score
-# (0.911 against 0.886). Per-epoch validation scores are what Hyperband prunes on, so they
-# must mean something from the first epoch.
+# Batch-norm statistics average over ~1/(1 - momentum) steps; Keras's 0.99 lags the weights
+# through the first epochs of a short schedule, so per-epoch validation (what the pruner reads)
+# meant nothing there (README, "Training").
 BN_MOMENTUM = 0.9
 
 
@@ -57,3 +53,23 @@ def head(x, n_classes: int, dropout: float = 0.0):
     if dropout:
         x = layers.Dropout(dropout)(x)
     return layers.Dense(n_classes, activation="softmax", dtype="float32", name="probs")(x)
+
+
+def residual(x, filters: int, strides=1):
+    """conv-BN-ReLU-conv-BN plus a shortcut (1x1 conv where the shape changes), then ReLU."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = conv_bn(x, filters, 1, strides=strides, act=None)
+    y = conv_bn(x, filters, 3, strides=strides)
+    y = conv_bn(y, filters, 3, act=None)
+    return layers.Activation("relu")(layers.Add()([shortcut, y]))
+
+
+def resnet_front(x, stem: int, filters: tuple[int, ...], blocks_per_stage: int):
+    """`(batch, frames, mels)` -> `(batch, frames / 2^n, mels / 2^n, filters[-1])`."""
+    x = conv_bn(as_image(x), stem, 3)
+    for f in filters:
+        x = residual(x, f, strides=2)
+        for _ in range(blocks_per_stage - 1):
+            x = residual(x, f)
+    return x

@@ -1,4 +1,4 @@
-"""A pure CNN: the ResNet front of `crnn_resnet` with global pooling instead of a GRU.
+"""A pure CNN: the ResNet front of `crnn_resnet` (models.blocks.resnet_front) with global pooling instead of a GRU.
 On one-second keywords a CNN does as well as a CRNN, and it is cheaper."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import keras
 
-from models.blocks import global_pool, head
-from models.crnn_resnet import resnet_front
+from models.blocks import global_pool, head, resnet_front
+
+DEMO = True  # one of the models the demo pipeline trains on a CPU
 
 
 @dataclass(frozen=True)

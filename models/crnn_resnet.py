@@ -1,15 +1,15 @@
 """CRNN with a ResNet-style front (He et al., 2016): stages of residual blocks, the first
-of each stage halving time and frequency; a bidirectional GRU reads the result.
-`resnet_front` is shared with `cnn_resnet`."""
+of each stage halving time and frequency; a bidirectional GRU reads the result."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import keras
-from keras import layers
 
-from models.blocks import as_image, conv_bn, gru_tail, head
+from models.blocks import gru_tail, head, resnet_front
+
+DEMO = True  # one of the models the demo pipeline trains on a CPU
 
 
 @dataclass(frozen=True)
@@ -24,26 +24,6 @@ class Params:
 
 TOY = Params(stem=4, filters=(4, 8), blocks_per_stage=1, gru_units=8)
 CPU = Params(stem=16, filters=(24, 48, 96), blocks_per_stage=1, gru_units=64)
-
-
-def residual(x, filters: int, strides=1):
-    """conv-BN-ReLU-conv-BN plus a shortcut (1x1 conv where the shape changes), then ReLU."""
-    shortcut = x
-    if strides != 1 or x.shape[-1] != filters:
-        shortcut = conv_bn(x, filters, 1, strides=strides, act=None)
-    y = conv_bn(x, filters, 3, strides=strides)
-    y = conv_bn(y, filters, 3, act=None)
-    return layers.Activation("relu")(layers.Add()([shortcut, y]))
-
-
-def resnet_front(x, stem: int, filters: tuple[int, ...], blocks_per_stage: int):
-    """`(batch, frames, mels)` -> `(batch, frames / 2^n, mels / 2^n, filters[-1])`."""
-    x = conv_bn(as_image(x), stem, 3)
-    for f in filters:
-        x = residual(x, f, strides=2)
-        for _ in range(blocks_per_stage - 1):
-            x = residual(x, f)
-    return x
 
 
 def build(p: Params, input_shape: tuple[int, int], n_classes: int) -> keras.Model:

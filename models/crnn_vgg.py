@@ -10,6 +10,8 @@ from keras import layers
 
 from models.blocks import as_image, conv_bn, gru_tail, head
 
+DEMO = True  # one of the models the demo pipeline trains on a CPU
+
 
 @dataclass(frozen=True)
 class Params:

@@ -17,96 +17,118 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import optuna
+
+from competition import metrics
 from competition.cli import run_stage
-from competition.files import write_json, write_text
-from models.train import TUNE_DIR, TrainError, TrainSettings
+from competition.errors import UserError
+from competition.files import write_text
+from competition.inputs import Inputs, resolve
+from competition.provenance import TunedRecord, code_version, differences, identity
+from competition.settings import check_number, parse_items
+from competition.workspace import Workspace
+from models import registry
+from models.device import accelerator
+from models.fold import load_fold_data, train_fold
+from models.plan import Typed, add_setting_args, plan_run, typed_inputs
+from models.settings import TrainSettings
 
 PRUNERS = ("hyperband", "median", "none")
+SEARCHED_TRAINING = ("lr", "label_smoothing")  # training settings every study searches
+SECRET_QUERY = ("password", "passwd", "pwd", "secret", "token", "key", "sslpassword")
 
 
-class TuneError(Exception):
+class TuneError(UserError):
     """A user-fixable tuning problem; the message says what to do."""
 
 
+def url_secrets(url: str) -> set[str]:
+    """The secrets in a storage URL: the password (also when it holds '@' or is empty-user, and
+    percent-decoded) and the values of query parameters such as `password=`."""
+    out = set()
+    _, sep, rest = url.partition("://")
+    if sep:
+        userinfo = rest.split("?", 1)[0].rpartition("@")[0]
+        if ":" in userinfo:
+            out.add(userinfo.split(":", 1)[1])
+        query = rest.split("?", 1)[1] if "?" in rest else ""
+        for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+            if name.lower() in SECRET_QUERY or "pass" in name.lower():
+                out.add(value)
+    out |= {urllib.parse.unquote(s) for s in out}
+    return {s for s in out if s}
+
+
+def redact(text: str, url: str | None) -> str:
+    """`text` with every secret of `url` replaced by `***` (a URL itself, or an error message quoting it)."""
+    for secret in sorted(url_secrets(url or ""), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def redact_url(url: str) -> str:
-    """A storage URL without its password (postgresql://user:***@host/db)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """A storage URL without its password or secret query values (postgresql://user:***@host/db)."""
+    return redact(url, url)
 
 
-def storage_for(model: str, url: str | None, tune_dir: Path = TUNE_DIR):
+def storage_for(model: str, url: str | None, ws: Workspace):
     """The study's storage: a database URL (RDBStorage with heartbeats, so a worker that dies
     has its trial marked failed), or by default a journal file, which Optuna makes safe for
     several processes on one machine with file locks (SQLite is not, under concurrent writes)."""
-    import optuna
-
     if url:
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120,
                                               engine_kwargs={"pool_pre_ping": True})
         except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise TuneError(f"cannot open the Optuna storage {redact_url(url)}: {redact_url(msg)[:200]}. "
-                            "Check OPTUNA_STORAGE (e.g. postgresql://user:password@host:5432/db)") from None
+            raise TuneError(f"cannot open the Optuna storage {redact_url(url)}: {redact(msg, url)[:200]}. "
+                            "Check OPTUNA_STORAGE (e.g. postgresql+psycopg://user:password@host:5432/db)") from None
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    path = tune_dir / model / "journal.log"
+    path = ws.tune_dir(model) / "journal.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def study_identity(cache, folds_path: Path, profile: str, fold_subset: list[int], epochs: int,
-                   fixed: dict | None = None) -> dict:
-    """What a trial's score depends on, besides its parameters: kept on the study and checked."""
-    identity = {"data": cache.settings["data"]["fingerprint"], "features": cache.path.name,
-                "folds": folds_path.name, "profile": profile, "tune_folds": fold_subset, "epochs": epochs}
-    return {**identity, "fixed": fixed} if fixed else identity
+def study_identity(model: str, inputs: Inputs, train: TrainSettings, profile: str, tune_folds: list[int],
+                   fixed: dict, typed_params: dict) -> dict:
+    """What a trial's score depends on besides its own suggestions (kept on the study and checked):
+    the run identity's parts, with the searched training settings left out."""
+    searched = {k: v for k, v in dataclasses.asdict(train).items() if k not in SEARCHED_TRAINING}
+    return identity(model=model, inputs=inputs.record(), train=searched, profile=profile, tune_folds=tune_folds,
+                    fixed=fixed, params=typed_params)
 
 
-def parse_fixed(items: list[str]) -> dict:
-    """`name=value` strings (values as JSON, else text) -> parameters the sampler must not vary."""
-    fixed = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name:
-            raise TuneError(f"--fix needs NAME=VALUE (a search-space parameter), got {item!r}")
-        try:
-            fixed[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            fixed[name] = raw
-    return fixed
+def search_names(model: str) -> list[str]:
+    """Every name a trial of `model` suggests: its search space and the searched training settings."""
+    return [*registry.search_space_names(registry.get(model)), *SEARCHED_TRAINING]
 
 
-def check_fixed(model: str, fixed: dict, s: TrainSettings) -> None:
+def check_fixed(model: str, fixed: dict) -> None:
     """Every fixed name must be a parameter of the search space (the sampler would ignore a typo)."""
-    import optuna
-
-    from models import registry
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trial = optuna.create_study().ask()
-    registry.get(model).search_space(trial)
-    suggest_training(trial, s)
-    if unknown := sorted(set(fixed) - set(trial.params)):
-        raise TuneError(f"--fix {', '.join(unknown)}: not in the search space of {model} "
-                        f"(its parameters: {', '.join(sorted(trial.params))})")
+    names = search_names(model)
+    if unknown := sorted(set(fixed) - set(names)):
+        raise TuneError(f"FIX {', '.join(unknown)}: not in the search space of {model} "
+                        f"(its parameters: {', '.join(sorted(names))})")
 
 
-def open_study(model: str, storage, identity: dict, pruner: str, seed: int | None = None, fixed: dict | None = None):
+def open_study(model: str, storage, ident: dict, pruner: str, seed: int | None = None, fixed: dict | None = None,
+               ws: Workspace | None = None):
     """Create or continue the study `model` and check it was made on the same data and settings.
     `fixed` parameters are pinned with Optuna's PartialFixedSampler (e.g. the model size on a CPU)."""
-    import optuna
-
+    ws = ws or Workspace()
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
     if fixed:
         with warnings.catch_warnings():
@@ -116,19 +138,17 @@ def open_study(model: str, storage, identity: dict, pruner: str, seed: int | Non
                                 sampler=sampler, pruner=make_pruner(pruner))
     old = study.user_attrs.get("identity")
     if old is None:
-        study.set_user_attr("identity", identity)
-    elif old != identity:
-        diff = ", ".join(f"{k}: {old.get(k)} -> {identity.get(k)}" for k in identity if old.get(k) != identity.get(k))
+        study.set_user_attr("identity", ident)
+    elif old != ident:
+        diff = "; ".join(differences(old, ident)[:6])
         raise TuneError(f"the study {model!r} in this storage was made with other data or settings ({diff}); "
-                        f"delete {TUNE_DIR / model} (or use another OPTUNA_STORAGE) to start a new study")
+                        f"delete {ws.tune_dir(model)} (or use another OPTUNA_STORAGE) to start a new study")
     return study
 
 
 def make_pruner(name: str):
     """Hyperband by default: with TPE it pruned best in Optuna's own benchmarks, and it keeps
     some trials of every length. Median stops a trial below the median at the same epoch."""
-    import optuna
-
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=2, reduction_factor=3)
     if name == "median":
@@ -142,7 +162,6 @@ def pruning_callback(trial, fold_position: int, epochs: int):
     """Report the validation accuracy after each epoch; raise TrialPruned when the pruner says so.
     With several folds, steps continue across folds so each step number is reported once."""
     import keras
-    import optuna
 
     class Pruning(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -155,32 +174,28 @@ def pruning_callback(trial, fold_position: int, epochs: int):
 
 
 def suggest_training(trial, s: TrainSettings) -> TrainSettings:
-    """Training settings searched together with the model's own space."""
+    """Training settings searched together with the model's own space (`SEARCHED_TRAINING`)."""
     return dataclasses.replace(s, lr=trial.suggest_float("lr", 5e-4, 5e-3, log=True),
                                label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2))
 
 
-def make_objective(model: str, data, s: TrainSettings, fold_subset: list[int], device: str, log=print):
-    """The objective: mean held-out accuracy (with TTA) of the model trained on `fold_subset`."""
-    import numpy as np
-
-    from competition.labels import LABEL_INDEX
-    from models import registry
-    from models.train import metrics, train_fold
-
+def make_objective(model: str, data, s: TrainSettings, typed_params: dict, fold_subset: list[int], device: str,
+                   log=print):
+    """The objective: mean held-out accuracy (with TTA) of the model trained on `fold_subset`.
+    What the user typed about the model's parameters is applied over the trial's suggestions."""
     module = registry.get(model)
-    labels = data.index["label"].map(LABEL_INDEX).to_numpy()
 
     def objective(trial) -> float:
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
-        params = module.search_space(trial)
+        trial.set_user_attr("code", code_version().sources)
+        params = dataclasses.replace(module.search_space(trial), **registry.params_from_json(module, typed_params))
         settings = suggest_training(trial, s)
         scores = []
         for pos, k in enumerate(fold_subset):
             result = train_fold(model, params, settings, data, k, device=device, verbose=0, predict_test=False,
                                 callbacks=(pruning_callback(trial, pos, settings.epochs),))
-            scores.append(metrics(result["oof"], labels[result["val_rows"]])["accuracy"])
+            scores.append(metrics.accuracy(result["oof"], data.labels[result["val_rows"]]))
         value = float(np.mean(scores))
         log(f"trial {trial.number}: accuracy {value:.4f} with {trial.params}")
         return value
@@ -191,8 +206,6 @@ def make_objective(model: str, data, s: TrainSettings, fold_subset: list[int], d
 def fail_dead_local_trials(study, log=print) -> None:
     """Mark RUNNING trials of this host whose process is gone as FAILED (a killed worker on the
     journal file storage; database storages do this themselves through heartbeats)."""
-    import optuna
-
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         pid, host = t.user_attrs.get("pid"), t.user_attrs.get("host")
         if host == socket.gethostname() and pid and not _alive(int(pid)):
@@ -210,29 +223,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def export_best(study, model: str, out: Path, storage_url: str | None, profile: str) -> dict | None:
+def export_best(study, setup: Setup, storage_url: str | None) -> TunedRecord | None:
     """Write best.json from the best finished trial (None when no trial finished)."""
-    import optuna
-
-    from models import registry
-
     done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         return None
     best = max(done, key=lambda t: t.value)
-    params = registry.get(model).search_space(optuna.trial.FixedTrial(best.params))
+    module = registry.get(setup.model)
+    params = dataclasses.replace(module.search_space(optuna.trial.FixedTrial(best.params)),
+                                 **registry.params_from_json(module, setup.typed_params))
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
-    info = {
-        "model": model, "trial": best.number, "value": best.value, "profile": profile,
-        "params": dataclasses.asdict(params),
-        "train": {k: best.params[k] for k in ("lr", "label_smoothing") if k in best.params},
-        "search": best.params, "study": study.study_name,
-        "storage": redact_url(storage_url) if storage_url else str(out / "journal.log"),
-        "identity": study.user_attrs.get("identity"),
-        "trials": {s: states.count(s) for s in sorted(set(states))},
-    }
-    write_json(out / "best.json", info)
-    return info
+    record = TunedRecord(
+        model=setup.model, trial=best.number, value=best.value, params=dataclasses.asdict(params),
+        train={k: best.params[k] for k in SEARCHED_TRAINING if k in best.params}, search=best.params,
+        profile=setup.profile, batch_size=setup.train.batch_size, epochs=setup.train.epochs,
+        tune_folds=setup.tune_folds, fixed=setup.fixed, inputs=setup.inputs.record(), code=code_version(),
+        study=study.study_name,
+        storage=redact_url(storage_url) if storage_url else str(setup.ws.tune_dir(setup.model) / "journal.log"),
+        trials={s: states.count(s) for s in sorted(set(states))})
+    record.write(setup.ws.tune_dir(setup.model) / "best.json")
+    return record
 
 
 def write_report(study, out: Path) -> Path | None:
@@ -242,7 +252,6 @@ def write_report(study, out: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import optuna
     from optuna.visualization import matplotlib as ovm
 
     trials = study.get_trials(deepcopy=False)
@@ -255,8 +264,6 @@ def write_report(study, out: Path) -> Path | None:
              ("intermediate.png", "Validation accuracy per epoch (pruned trials stop early)", ovm.plot_intermediate_values)]
     if len(done) >= 2 and len({tuple(sorted(t.params)) for t in done}) == 1:
         plots.append(("importances.png", "Parameter importances (fANOVA)", ovm.plot_param_importances))
-    import warnings
-
     for name, title, fn in plots:
         try:
             with warnings.catch_warnings():
@@ -339,112 +346,114 @@ def run_workers(argv: list[str], trials: int, workers: int, log=print) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="make tune", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m models.tune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
     parser.add_argument("--trials", type=int, default=20, help="trials to add (over all workers)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     parser.add_argument("--tune-folds", nargs="*", type=int, default=[0], help="folds a trial trains (default 0)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: as make train)")
-    parser.add_argument("--profile", default="auto", choices=["auto", "full", "cpu", "toy"])
     parser.add_argument("--pruner", default="hyperband", choices=PRUNERS)
     parser.add_argument("--storage", default=os.environ.get("OPTUNA_STORAGE") or None,
                         help="database URL shared by workers on several machines (default: a journal file)")
     parser.add_argument("--timeout", type=float, default=None, help="stop adding trials after this many seconds")
     parser.add_argument("--seed", type=int, default=None, help="sampler seed (default: random per worker)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="TrainSettings overrides")
-    parser.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE",
+    parser.add_argument("--fix", nargs="*", action="extend", default=[], metavar="NAME=VALUE",
                         help="search-space parameters to hold fixed, e.g. width=16 blocks_per_stage=1 on a CPU")
-    parser.add_argument("--n-folds", type=int, default=None, help="default 5 (3 on the demo data)")
-    parser.add_argument("--fold-seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--tune-dir", type=Path, default=TUNE_DIR)
     parser.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
-    from competition import features
-
-    features.add_setting_args(parser)
+    add_setting_args(parser)
     args = parser.parse_args(argv)
-    return run_stage("tune", lambda: tune(args, argv), (TuneError,),
-                     "finished trials are kept in the study, rerun to continue")
+    return run_stage("tune", lambda: tune(args, argv), "finished trials are kept in the study, rerun to continue")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One study's fixed context: the model, inputs, base training settings (policy and typed
+    values applied, never tuned ones), profile, folds and held parameters."""
+
+    model: str
+    inputs: Inputs
+    train: TrainSettings
+    profile: str
+    tune_folds: list[int]
+    fixed: dict
+    typed_params: dict
+    device: str
+    ws: Workspace
+
+    def identity(self) -> dict:
+        return study_identity(self.model, self.inputs, self.train, self.profile, self.tune_folds, self.fixed,
+                              self.typed_params)
+
+
+def setup_study(args, log=print) -> Setup:
+    """Check every argument and resolve the study's context, before any trial runs."""
+    ws = Workspace(args.workspace)
+    registry.get(args.model)
+    check_number("TRIALS", args.trials, 1, integer=True)
+    check_number("WORKERS", args.workers, 1, 64, integer=True)
+    typed = Typed.from_cli(args.set, args.epochs, args.profile, "default")
+    typed_train, typed_params = typed.split(args.model)
+    fixed = parse_items(args.fix, "FIX")
+    check_fixed(args.model, fixed)
+    # what the user typed about a searched name is held fixed: typed values win over tuned ones
+    searched = set(search_names(args.model))
+    fixed = {**fixed, **{k: v for k, v in {**typed_train, **typed_params}.items() if k in searched}}
+    inputs = resolve(ws, *typed_inputs(args), log=log)
+    for k in args.tune_folds:
+        check_number(f"TUNE_FOLDS {k}", k, 0, inputs.folds.n_folds - 1, integer=True)
+    device = accelerator()
+    plan = plan_run(args.model, inputs, device, typed, ws)
+    train = plan.train
+    if device == "cpu" and plan.sources["train.tta"] == "default":
+        train = dataclasses.replace(train, tta=1)  # a trial's score needs no TTA; on a CPU it triples the cost
+    return Setup(args.model, inputs, train, plan.profile, list(args.tune_folds), fixed,
+                 {k: v for k, v in typed_params.items() if k not in searched}, device, ws)
 
 
 def tune(args, argv: list[str]) -> int:
-    from competition import features
-    from competition.data import read_manifest
-    from competition.layout import LayoutError
-    from folds.make_folds import FoldsError, FoldSettings, default_n_folds, folds_path, load_folds
-    from models import registry
-    from models.train import (
-        DEMO_BATCH,
-        DEMO_EPOCHS,
-        accelerator,
-        apply_overrides,
-        choose_profile,
-        load_fold_data,
-    )
-
-    try:
-        registry.get(args.model)
-        storage_url = args.storage
-        manifest = read_manifest(args.data_dir)
-        cache = features.load(features.cache_dir(features.settings_from_args(args), manifest))
-        fs = FoldSettings(args.n_folds or default_n_folds(manifest), args.fold_seed)
-        folds = load_folds(cache.train_index, fs)
-        s = apply_overrides(TrainSettings(), args.set)
-        fixed = parse_fixed(args.fix)
-        check_fixed(args.model, fixed, s)
-    except (registry.UnknownModelError, LayoutError, FileNotFoundError, FoldsError, TrainError, ValueError) as e:
-        raise TuneError(str(e)) from None
-    if bad := [k for k in args.tune_folds if not 0 <= k < fs.n_folds]:
-        raise TuneError(f"folds {bad} do not exist; there are {fs.n_folds} (0..{fs.n_folds - 1})")
+    setup = setup_study(args)
+    storage_url = args.storage
+    storage = storage_for(args.model, storage_url, setup.ws)  # fails here, once, on a bad URL
     if args.workers > 1:
-        storage_for(args.model, storage_url, args.tune_dir)  # fail here, once, on a bad URL
         code = run_workers([a for a in _strip(argv, ("--trials", "--workers"))], args.trials, args.workers)
-        finish(args, storage_url, manifest, cache, folds, fs)
+        finish(setup, storage_url, args.no_report)
         return code
-    device = accelerator()
-    profile = choose_profile(args.profile, device, manifest["source"])
-    demo_cpu = manifest["source"] == "demo" and device == "cpu"
-    epochs = args.epochs or (DEMO_EPOCHS if demo_cpu else s.epochs)
-    # as make train on the demo: its batch size too, or a trial takes half the steps
-    s = dataclasses.replace(s, epochs=epochs, tta=1 if device == "cpu" else s.tta,
-                            batch_size=s.batch_size or (DEMO_BATCH if demo_cpu else 0))
-    identity = study_identity(cache, folds_path(cache.train_index, fs), profile, args.tune_folds, epochs, fixed)
-    storage = storage_for(args.model, storage_url, args.tune_dir)
-    study = open_study(args.model, storage, identity, args.pruner, args.seed, fixed)
+    study = open_study(args.model, storage, setup.identity(), args.pruner, args.seed, setup.fixed, setup.ws)
     fail_dead_local_trials(study)
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cache, folds = setup.inputs.load()
     data = load_fold_data(cache, folds)
-    print(f"tuning {args.model}: {args.trials} trials, folds {args.tune_folds}, {epochs} epochs each, "
-          + (f"fixed {fixed}, " if fixed else "")
-          + f"{args.pruner} pruner, study in {redact_url(storage_url) if storage_url else args.tune_dir / args.model}")
+    print(f"tuning {args.model}: {args.trials} trials, folds {setup.tune_folds}, {setup.train.epochs} epochs each, "
+          + (f"fixed {setup.fixed}, " if setup.fixed else "")
+          + f"{args.pruner} pruner, study in {redact_url(storage_url) if storage_url else setup.ws.tune_dir(args.model)}")
     t0 = time.time()
-    study.optimize(make_objective(args.model, data, s, args.tune_folds, device), n_trials=args.trials,
-                   timeout=args.timeout, catch=(Exception,), gc_after_trial=True)
+    study.optimize(make_objective(args.model, data, setup.train, setup.typed_params, setup.tune_folds, setup.device),
+                   n_trials=args.trials, timeout=args.timeout, catch=(Exception,), gc_after_trial=True)
     print(f"{args.trials} trials added in {time.time() - t0:.0f} s")
     if not args.no_report:
-        finish(args, storage_url, manifest, cache, folds, fs, study=study, profile=profile)
+        finish(setup, storage_url, False, study)
     return 0
 
 
-def finish(args, storage_url, manifest, cache, folds, fs, study=None, profile: str | None = None) -> None:
+def finish(setup: Setup, storage_url: str | None, no_report: bool, study=None) -> None:
     """Export best.json and the report of the study; print a summary."""
-    import optuna
-
+    if no_report:
+        return
     if study is None:
-        study = optuna.load_study(study_name=args.model, storage=storage_for(args.model, storage_url, args.tune_dir))
-    out = args.tune_dir / args.model
-    ident = study.user_attrs.get("identity", {})
-    best = export_best(study, args.model, out, storage_url, profile or ident.get("profile", "?"))
+        try:
+            study = optuna.load_study(study_name=setup.model, storage=storage_for(setup.model, storage_url, setup.ws))
+        except KeyError:
+            print(f"no study {setup.model!r} was made (every worker stopped before its first trial)")
+            return
+    out = setup.ws.tune_dir(setup.model)
+    best = export_best(study, setup, storage_url)
     report = write_report(study, out / "report")
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
-    print(f"study {args.model}: {len(states)} trials ({states.count('COMPLETE')} complete, "
+    print(f"study {setup.model}: {len(states)} trials ({states.count('COMPLETE')} complete, "
           f"{states.count('PRUNED')} pruned, {states.count('FAIL')} failed)")
     if best:
-        print(f"best: trial {best['trial']}, accuracy {best['value']:.4f} -> {out / 'best.json'} "
-              "(make train uses it; PARAMS=default ignores it)")
+        print(f"best: trial {best.trial}, accuracy {best.value:.4f} -> {out / 'best.json'} (make train uses it for "
+              f"runs on this data, profile {best.profile} and batch size {best.batch_size}; PARAMS=default ignores it)")
     if report:
         print(f"report: {report}")
 

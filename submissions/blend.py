@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from submissions import metrics
+from competition import metrics
+from competition.calibration import fit_calibration, temper
 from submissions.runs import BlendError
 
-METHODS: tuple[str, ...] = ("mean", "logmean", "weights", "caruana", "stack")
-FITS_NOTHING = frozenset({"mean", "logmean"})
 LOG_FLOOR = 1e-7  # log-probabilities below log(1e-7) carry no more evidence, only float noise
 
 
@@ -76,19 +76,9 @@ class Blender:
         return None if self.temperatures is None else [round(float(t), 4) for t in self.temperatures]
 
 
-def temper(P: np.ndarray, t) -> np.ndarray:
-    """`softmax(log P / t)` over the last axis: t < 1 sharpens, t > 1 flattens."""
-    logp = _log(P) / t
-    logp -= logp.max(axis=-1, keepdims=True)
-    return metrics.normalise(np.exp(logp))
-
-
 def fit_temperatures(P: np.ndarray, y: np.ndarray) -> np.ndarray:
     """One temperature per run `(K,)` minimising that run's log loss on the rows `y` labels."""
-    from scipy.optimize import minimize_scalar
-
-    return np.array([minimize_scalar(lambda t, p=p: metrics.log_loss(temper(p, t), y),
-                                     bounds=(0.05, 10.0), method="bounded").x for p in P])
+    return np.array([fit_calibration(p, y, bias=False).temperature for p in P])
 
 
 def _tempered(P: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
@@ -239,21 +229,46 @@ def fit_stack(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
     return Blender("stack", "stack", model=model)
 
 
-FITTERS = {"mean": fit_mean, "logmean": fit_logmean, "weights": fit_weights,
-           "caruana": fit_caruana, "stack": fit_stack}
+@dataclass(frozen=True)
+class Method:
+    """A way of blending, as every stage that shows or scores one needs to know it.
+
+    `fits`: learns anything from OOF rows (so it is scored by nested CV); `weighted`: its
+    blender has one weight per run (shown as weights; otherwise a model such as stacking's)."""
+
+    name: str
+    fit: Callable[[np.ndarray, np.ndarray, BlendSettings], Blender]
+    fits: bool
+    weighted: bool
+    summary: str
 
 
-def fit(method: str, P: np.ndarray, y: np.ndarray, s: BlendSettings = DEFAULTS) -> Blender:
-    """Fit `method` on all rows of `P` `(K, n, C)` with labels `y` `(n,)`."""
-    if method not in FITTERS:
-        raise BlendError(f"unknown blending method {method!r}; choose one of auto, {', '.join(METHODS)}")
-    return FITTERS[method](np.asarray(P), np.asarray(y), s)
+REGISTRY: dict[str, Method] = {m.name: m for m in (
+    Method("mean", fit_mean, False, True, "arithmetic mean of the probabilities"),
+    Method("logmean", fit_logmean, False, True, "geometric mean (mean of log-probabilities)"),
+    Method("weights", fit_weights, True, True, "simplex weights minimising log loss, runs calibrated first"),
+    Method("caruana", fit_caruana, True, True, "bagged greedy forward selection (Caruana et al., 2004)"),
+    Method("stack", fit_stack, True, False, "logistic regression on every run's log-probabilities"),
+)}
+METHODS: tuple[str, ...] = tuple(REGISTRY)  # the built-in ones, for command-line choices
+
+
+def get_method(name: str) -> Method:
+    """The method called `name`, or a BlendError listing the known ones."""
+    if name not in REGISTRY:
+        raise BlendError(f"unknown blending method {name!r}; choose one of auto, {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def fit(name: str, P: np.ndarray, y: np.ndarray, s: BlendSettings = DEFAULTS) -> Blender:
+    """Fit method `name` on all rows of `P` `(K, n, C)` with labels `y` `(n,)`."""
+    return get_method(name).fit(np.asarray(P), np.asarray(y), s)
 
 
 def honest_predictions(method: str, P: np.ndarray, y: np.ndarray, fold: np.ndarray,
                        s: BlendSettings = DEFAULTS) -> np.ndarray:
     """`(n, C)` blended probabilities where each fold's rows come from a blender fitted on the other folds."""
-    if method in FITS_NOTHING:
+    if not REGISTRY[method].fits:
         return apply(fit(method, P, y, s), P)
     folds = np.unique(fold)
     if len(folds) < 2:
@@ -276,10 +291,11 @@ class MethodScore:
     oof: np.ndarray = field(repr=False)
 
 
-def evaluate(P: np.ndarray, y: np.ndarray, fold: np.ndarray, methods=METHODS,
+def evaluate(P: np.ndarray, y: np.ndarray, fold: np.ndarray, methods=None,
              s: BlendSettings = DEFAULTS) -> list[MethodScore]:
-    """Score each method honestly on the OOF rows."""
+    """Score each method (default: every one in REGISTRY) honestly on the OOF rows."""
     scores = []
+    methods = tuple(REGISTRY) if methods is None else methods
     for m in methods:
         pred = honest_predictions(m, P, y, fold, s)
         per_fold = {int(k): metrics.accuracy(pred[fold == k], y[fold == k]) for k in np.unique(fold)}
@@ -293,7 +309,7 @@ def choose(scores: list[MethodScore], method: str = "auto") -> MethodScore:
         for sc in scores:
             if sc.method == method:
                 return sc
-        raise BlendError(f"unknown blending method {method!r}; choose one of auto, {', '.join(METHODS)}")
+        raise BlendError(f"method {method!r} was not scored; scored: {', '.join(sc.method for sc in scores)}")
     order = {sc.method: i for i, sc in enumerate(scores)}
     return min(scores, key=lambda sc: (-round(sc.accuracy, 12), round(sc.log_loss, 12), order[sc.method]))
 
@@ -313,11 +329,10 @@ class BlendResult:
 
 
 def blend(P: np.ndarray, y: np.ndarray, fold: np.ndarray, T: np.ndarray, method: str = "auto",
-          methods=METHODS, s: BlendSettings = DEFAULTS) -> BlendResult:
-    """Score `methods` honestly on `P` `(K, n, C)`, pick one, refit it on all rows, blend `T` `(K, m, C)`."""
-    if method != "auto" and method not in FITTERS:
-        raise BlendError(f"unknown blending method {method!r}; choose one of auto, {', '.join(METHODS)}")
-    if method != "auto" and method not in methods:
+          methods=None, s: BlendSettings = DEFAULTS) -> BlendResult:
+    """Score `methods` (default: all) honestly on `P` `(K, n, C)`, pick one, refit it on all rows, blend `T` `(K, m, C)`."""
+    methods = tuple(REGISTRY) if methods is None else methods
+    if method != "auto" and get_method(method).name not in methods:
         methods = (*methods, method)
     scores = evaluate(P, y, fold, methods, s)
     chosen = choose(scores, method)

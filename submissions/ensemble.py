@@ -23,28 +23,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from competition import layout
+from competition import layout, metrics
+from competition.calibration import IDENTITY, Calibration, fit_calibration
 from competition.cli import run_stage
-from competition.data import read_manifest
 from competition.files import short_hash
 from competition.labels import LABEL_INDEX, LABELS, SILENCE
+from competition.workspace import Workspace
 from submissions import blend as blending
-from submissions import metrics, priors, report, submission
-from submissions.runs import RUNS_DIR, BlendError, RunSet, gather
+from submissions import priors, report, submission
+from submissions.runs import BlendError, RunSet, gather
 
 # A test clip the feature reader could not use (listed in bad_files.csv) has no prediction, but
 # Kaggle rejects a file without it; an unreadable or empty clip is most likely silence.
 FILL_LABEL = SILENCE
 
 
-def _matching_manifest(rs: RunSet, data_dir: Path, log) -> dict | None:
-    """The data manifest when it describes the data the runs were made on, else None (with a note)."""
+def _current_manifest(ws: Workspace) -> dict | None:
+    """The manifest of the data in data/raw (checked unchanged), or None when there is none."""
     try:
-        manifest = read_manifest(data_dir)
+        return ws.read_manifest()
     except layout.LayoutError:
+        if ws.manifest_path.is_file():
+            raise  # data exists but changed since `make data`: its test list cannot be trusted
+        return None
+
+
+def _matching_manifest(rs: RunSet, manifest: dict | None, ws: Workspace, log) -> dict | None:
+    """The data manifest when it describes the data the runs were made on, else None (with a note)."""
+    if manifest is None:
         return None
     if manifest.get("fingerprint") != rs.fingerprint:
-        log(f"note: the runs were made on data {rs.fingerprint}, but {data_dir}/raw now holds "
+        log(f"note: the runs were made on data {rs.fingerprint}, but {ws.raw} now holds "
             f"{manifest.get('source')} data {manifest.get('fingerprint')}: its test clip list and answer key are not used")
         return None
     return manifest
@@ -56,7 +65,7 @@ def _all_test_clips(rs: RunSet, manifest: dict | None) -> list[str]:
         return list(rs.test_fnames)
     tdir = layout.test_dir(Path(manifest["root"]))
     try:
-        listed = sorted(n for n in (p.name for p in tdir.iterdir()) if n.endswith(".wav"))
+        listed = layout.test_clips(Path(manifest["root"]))
     except OSError:
         return list(rs.test_fnames)
     unknown = sorted(set(rs.test_fnames) - set(listed))
@@ -95,11 +104,12 @@ def _run_rows(rs: RunSet, weights: np.ndarray | None) -> list[dict]:
 def _method_rows(result: blending.BlendResult, rs: RunSet, s: blending.BlendSettings) -> list[dict]:
     rows = []
     for sc in result.scores:
+        m = blending.get_method(sc.method)
         w = result.blender.weights if sc.method == result.chosen.method else None
-        if w is None and sc.method != "stack":
-            w = blending.fit(sc.method, rs.oof, rs.y, s).weights  # cheap for the weight-based methods
+        if w is None and m.weighted:
+            w = m.fit(rs.oof, rs.y, s).weights  # cheap for the weight-based methods
         rows.append({"method": sc.method, "accuracy": sc.accuracy, "log_loss": sc.log_loss,
-                     "fits": sc.method not in blending.FITS_NOTHING,
+                     "fits": m.fits, "weighted": m.weighted, "summary": m.summary,
                      "weights": None if w is None else [float(x) for x in w]})
     return rows
 
@@ -114,11 +124,12 @@ def _print_tables(rs: RunSet, runs: list[dict], methods: list[dict], chosen: str
     log(f"  {'method':<10} CV acc  log loss  weights (refitted on all OOF rows)")
     for m in methods:
         mark = "*" if m["method"] == chosen else " "
-        w = " ".join(f"{x:.3f}" for x in m["weights"]) if m["weights"] else "(logistic regression)"
+        w = " ".join(f"{x:.3f}" for x in m["weights"]) if m["weights"] else f"({m['summary']})"
         log(f"{mark} {m['method']:<10} {m['accuracy']:.4f}  {m['log_loss']:8.4f}  {w}")
     why = "best honest CV accuracy" if auto else "METHOD"
-    log(f"* chosen by {why}. Methods marked as fitting are scored by nested CV: fitted on the other folds' "
-        "OOF rows, scored on the held-out fold; mean and logmean fit nothing.")
+    fit_nothing = [m["method"] for m in methods if not m["fits"]]
+    log(f"* chosen by {why}. Methods that fit anything on OOF rows are scored by nested CV: fitted on the other "
+        f"folds' OOF rows, scored on the held-out fold; {' and '.join(fit_nothing) or 'none'} fit nothing.")
 
 
 def _prior_line(shift: priors.PriorShift) -> str:
@@ -136,7 +147,7 @@ def _prior_line(shift: priors.PriorShift) -> str:
 
 
 def _answer_key_rows(rs: RunSet, result: blending.BlendResult, solution: pd.DataFrame, all_clips: list[str],
-                     train: np.ndarray, mode: str, calibration: priors.Calibration) -> tuple[list[dict], np.ndarray]:
+                     train: np.ndarray, mode: str, calibration: Calibration) -> tuple[list[dict], np.ndarray]:
     """Test accuracy of the blend and of each run, with and without the prior correction
     (each run calibrated on its own OOF rows, as the blend is on its honest ones)."""
     def acc(probs: np.ndarray) -> dict:
@@ -147,7 +158,7 @@ def _answer_key_rows(rs: RunSet, result: blending.BlendResult, solution: pd.Data
     blended = f"blend ({result.chosen.method})"
     calibrations = {blended: calibration}
     if mode != "none":
-        calibrations |= {r.name: priors.fit_calibration(r.oof, rs.y) for r in rs.runs}
+        calibrations |= {r.name: fit_calibration(r.oof, rs.y) for r in rs.runs}
     for what, probs in [(blended, result.test), *[(r.name, r.test) for r in rs.runs]]:
         raw = acc(probs)
         fixed = acc(priors.correct(probs, train, mode, calibrations[what])[0]) if mode != "none" else raw
@@ -194,30 +205,28 @@ def _print_answer_key(rows: list[dict], solution_path: str, mode: str, log) -> N
 
 
 def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "em", name: str | None = None, *,
-             runs_dir: Path = RUNS_DIR, data_dir: Path = Path("data"),
-             submissions_dir: Path = submission.SUBMISSIONS_DIR, reports_dir: Path = report.REPORTS_DIR,
-             base: Path = Path("."), settings: blending.BlendSettings = blending.DEFAULTS, log=print) -> dict:
+             ws: Workspace | None = None, settings: blending.BlendSettings = blending.DEFAULTS, log=print) -> dict:
     """Gather, blend, correct priors, write the submission and the report; return what was written."""
+    ws = ws or Workspace()
     if mode not in priors.MODES:
         raise BlendError(f"unknown PRIORS={mode!r}; choose one of {', '.join(priors.MODES)}")
+    if method != "auto":
+        blending.get_method(method)
     if name is not None:
         submission.check_name(name)
     started = time.perf_counter()
-    try:
-        current = read_manifest(data_dir).get("fingerprint")
-    except layout.LayoutError:
-        current = None
-    rs = gather(specs, runs_dir, base, fingerprint=current, log=log)
+    current = _current_manifest(ws)
+    rs = gather(specs, ws, fingerprint=current and current.get("fingerprint"), log=log)
     for note in rs.notes:
         log(note)
-    manifest = _matching_manifest(rs, data_dir, log)
+    manifest = _matching_manifest(rs, current, ws, log)
     all_clips = _all_test_clips(rs, manifest)
 
     result = blending.blend(rs.oof, rs.y, rs.fold, rs.test, method, s=settings)
     chosen = result.chosen
     train = priors.train_priors(rs.y, len(LABELS))
     # calibrated on the blend's honest OOF predictions: held out like the test clips, labels known
-    calibration = priors.fit_calibration(result.oof, rs.y) if mode != "none" else priors.IDENTITY
+    calibration = fit_calibration(result.oof, rs.y) if mode != "none" else IDENTITY
     test_probs, shift = priors.correct(result.test, train, mode, calibration)
     runs, methods = _run_rows(rs, result.blender.weights), _method_rows(result, rs, settings)
     _print_tables(rs, runs, methods, chosen.method, method == "auto", log)
@@ -239,10 +248,10 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
         "methods": [{k: m[k] for k in ("method", "accuracy", "log_loss", "weights")} for m in methods],
         "priors": shift.to_json(LABELS),
         "folds": str(rs.folds_path), "features": str(rs.features_path),
-        "data": {"fingerprint": rs.fingerprint, "source": rs.runs[0].params["data"].get("source")},
+        "data": {"fingerprint": rs.fingerprint, "source": rs.runs[0].record.inputs.data_source},
         "filled_clips": filled, "settings": asdict(settings), "rows": len(fnames),
     }
-    paths = submission.write(name, fnames, rows, info, all_clips, submissions_dir)
+    paths = submission.write(name, fnames, rows, info, all_clips, out_dir=ws.submissions)
 
     test_rows, test_cm, solution_path = None, None, (manifest or {}).get("solution")
     if solution_path and Path(solution_path).is_file():
@@ -251,7 +260,7 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
 
     d = _report_data(name, rs, result, runs, methods, shift, info, paths["csv"], filled, test_rows, test_cm,
                      solution_path)
-    html_path = report.write_report(d, reports_dir)
+    html_path = report.write_report(d, ws.reports)
 
     log(f"submission: {paths['csv']} ({len(fnames)} clips; probabilities in {paths['npy'].name}, "
         f"settings in {paths['json'].name})")
@@ -264,31 +273,24 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make ensemble", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m submissions.ensemble", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="*", default=None,
                         help="run folders or model names (space or comma separated); default: all finished runs")
-    parser.add_argument("--method", default="auto", help=f"auto | {' | '.join(blending.METHODS)} (default: auto)")
-    parser.add_argument("--priors", default="em", help="em | uniform | none (default: em)")
+    parser.add_argument("--method", default="auto", choices=["auto", *blending.METHODS],
+                        help="how to blend (default: auto, the best honest CV accuracy)")
+    parser.add_argument("--priors", default="em", choices=priors.MODES, help="test prior correction (default: em)")
     parser.add_argument("--name", default=None, help="submission name (default: derived from the runs and settings)")
     parser.add_argument("--caruana-metric", default=blending.BlendSettings.caruana_metric,
                         choices=["log_loss", "accuracy"])
-    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--out", type=Path, default=submission.SUBMISSIONS_DIR)
-    parser.add_argument("--reports", type=Path, default=report.REPORTS_DIR)
+    parser.add_argument("--workspace", type=Path, default=Path("."), help="project folder (holds data/, artifacts/)")
     args = parser.parse_args(argv)
-    if args.method != "auto" and args.method not in blending.METHODS:
-        print(f"make ensemble: error: unknown METHOD={args.method!r}; choose auto, {', '.join(blending.METHODS)}",
-              file=sys.stderr)
-        return 2
 
     def body() -> None:
-        ensemble(args.runs, args.method, args.priors, args.name or None, runs_dir=args.runs_dir,
-                 data_dir=args.data_dir, submissions_dir=args.out, reports_dir=args.reports,
+        ensemble(args.runs, args.method, args.priors, args.name or None, ws=Workspace(args.workspace),
                  settings=blending.BlendSettings(caruana_metric=args.caruana_metric))
 
-    return run_stage("ensemble", body, (BlendError, submission.SubmissionError), "nothing half-written was kept")
+    return run_stage("ensemble", body, "nothing half-written was kept")
 
 
 if __name__ == "__main__":

@@ -30,25 +30,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from submissions import metrics
+from competition import metrics
+from competition.calibration import IDENTITY, Calibration, calibrate
 
 MODES = ("em", "uniform", "none")
 FLOOR = 1e-6  # a prior never reaches 0: a class EM has written off could otherwise never come back
 
 
-@dataclass(frozen=True, eq=False)
-class Calibration:
-    """`softmax(log q / temperature + bias)`; the identity is T = 1 and no bias."""
-
-    temperature: float = 1.0
-    bias: np.ndarray | None = field(default=None, repr=False)
-
-    def to_json(self, labels) -> dict:
-        bias = None if self.bias is None else {lab: round(float(b), 4) for lab, b in zip(labels, self.bias, strict=True)}
-        return {"temperature": round(self.temperature, 4), "bias": bias}
-
-
-IDENTITY = Calibration()
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,58 +66,6 @@ def train_priors(y: np.ndarray, n_classes: int) -> np.ndarray:
 def _positive(p: np.ndarray) -> np.ndarray:
     p = np.maximum(np.asarray(p, dtype=np.float64), FLOOR)
     return p / p.sum()
-
-
-def _log(probs: np.ndarray) -> np.ndarray:
-    return np.log(np.clip(np.asarray(probs, dtype=np.float64), metrics.EPS, None))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)  # exp of large values overflows without this
-    return metrics.normalise(np.exp(z))
-
-
-def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """`probs` `(n, C)` raised to 1/T and renormalised (T < 1 sharpens, T > 1 flattens; argmax kept)."""
-    return _softmax(_log(probs) / temperature)
-
-
-def calibrate(probs: np.ndarray, cal: Calibration) -> np.ndarray:
-    """`probs` `(n, C)` through `cal`: `softmax(log probs / T + bias)`."""
-    if cal.temperature == 1.0 and cal.bias is None:
-        return np.asarray(probs, dtype=np.float64)
-    z = _log(probs) / cal.temperature
-    return _softmax(z if cal.bias is None else z + cal.bias)
-
-
-def fit_calibration(probs: np.ndarray, y: np.ndarray, bias: bool = True) -> Calibration:
-    """The BCTS (or, with `bias=False`, plain temperature) calibration that minimises the log
-    loss of `probs` `(n, C)` on held-out rows with labels `y` `(n,)`.
-
-    C + 1 parameters fitted by L-BFGS on thousands of rows: no room to overfit. The bias is
-    centred (softmax ignores a constant) and T is kept in [0.05, 20].
-    """
-    from scipy.optimize import minimize
-
-    logp = _log(probs)
-    n, C = logp.shape
-    onehot = np.eye(C)[np.asarray(y)]
-
-    def loss(theta):
-        T = np.exp(theta[0])
-        z = logp / T + (theta[1:] if bias else 0.0)
-        z = z - z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(z).sum(axis=1))
-        p = np.exp(z - lse[:, None])
-        g = (p - onehot) / n  # d loss / d z
-        grad_t = np.sum(g * (-logp / T))  # d z / d log T = -log q / T
-        return -np.mean(z[np.arange(n), y] - lse), np.concatenate([[grad_t], g.sum(axis=0) if bias else []])
-
-    x0 = np.zeros(1 + (C if bias else 0))
-    bounds = [(np.log(0.05), np.log(20.0))] + [(None, None)] * (C if bias else 0)
-    res = minimize(loss, x0, jac=True, method="L-BFGS-B", bounds=bounds)
-    b = res.x[1:] - res.x[1:].mean() if bias else None
-    return Calibration(float(np.exp(res.x[0])), b)
 
 
 def reweight(probs: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from competition.calibration import Calibration
 from competition.files import atomic_dir
 from competition.labels import LABELS
-from submissions.priors import Calibration
 
-REPORTS_DIR = Path("artifacts/reports")
 BLEND_COLOR, RUN_COLOR, CHOSEN_COLOR, TRAIN_COLOR = "#f0a35e", "#7a9cc6", "#c0392b", "#95a5a6"
 
 
@@ -33,7 +32,7 @@ class ReportData:
     """Everything the page shows, as plain data.
 
     runs: [{name, accuracy, log_loss, weight, fold_accuracy: {fold: acc}}]
-    methods: [{method, accuracy, log_loss, weights: [K] | None, fits: bool}]
+    methods: [{method, summary, accuracy, log_loss, weights: [K] | None, fits: bool, weighted: bool}]
     oof_confusion: `(12, 12)` counts of the chosen blend's honest OOF predictions (row = truth)
     per_class: {series: {label: accuracy | None}} (OOF; the blend and the best run)
     train_priors, test_priors: `(12,)`
@@ -246,28 +245,33 @@ def render(d: ReportData, images: dict[str, bytes]) -> str:
         parts.append(f'<p class="note warn">{_esc(note)}</p>')
 
     parts.append("<h2>Runs and blending methods</h2>")
+    fitting = [m["method"] for m in d.methods if m["fits"]]
+    fixed = [m["method"] for m in d.methods if not m["fits"]]
     parts.append('<p class="note">Runs: out-of-fold (OOF) accuracy, every clip predicted by the fold model that '
-                 "did not train on it. Blends that fit anything (weights, caruana, stack) are scored by nested CV "
-                 "over the same speaker-grouped folds: fitted on the other folds' OOF rows, scored on the held-out "
-                 "fold. <code>mean</code> and <code>logmean</code> fit nothing.</p>")
+                 f"did not train on it. Blends that fit anything ({_esc(', '.join(fitting) or 'none')}) are scored "
+                 "by nested CV over the same speaker-grouped folds: fitted on the other folds' OOF rows, scored on "
+                 f"the held-out fold; {_esc(' and '.join(fixed) or 'none')} fit nothing.</p>")
     folds = sorted({k for r in d.runs for k in r.get("fold_accuracy", {})}, key=int)
     parts.append(_table(["run", "OOF accuracy", "log loss", f"weight ({d.chosen})",
                          *[f"fold {k}" for k in folds]],
                         [[r["name"], _num(r["accuracy"]), _num(r["log_loss"]),
                           _num(r.get("weight"), 3), *[_num(r.get("fold_accuracy", {}).get(k)) for k in folds]]
                          for r in d.runs]))
-    parts.append(_table(["method", "honest CV accuracy", "log loss", "fits on OOF", "weights (refitted on all rows)"],
-                        [[m["method"], _num(m["accuracy"]), _num(m["log_loss"]), "yes" if m["fits"] else "no",
+    parts.append(_table(["method", "what it is", "honest CV accuracy", "log loss", "fits on OOF",
+                         "weights (refitted on all rows)"],
+                        [[m["method"], m.get("summary", ""), _num(m["accuracy"]), _num(m["log_loss"]),
+                          "yes" if m["fits"] else "no",
                           " ".join(f"{w:.3f}" for w in m["weights"]) if m.get("weights") else "–"]
                          for m in d.methods],
-                        chosen_rows={i for i, m in enumerate(d.methods) if m["method"] == d.chosen}))
+                        chosen_rows={i for i, m in enumerate(d.methods) if m["method"] == d.chosen}, numeric_from=2))
     parts.append(_img(images, "accuracy.png", "accuracy of runs and blends"))
+    chosen = next((m for m in d.methods if m["method"] == d.chosen), {})
     if "weights.png" in images:
         parts.append("<h2>Blend weights</h2>")
         parts.append(_img(images, "weights.png", "blend weights"))
-    elif d.chosen == "stack":
-        parts.append('<p class="note">The stack blender is a logistic regression on all runs\' log-probabilities; '
-                     "it has no single weight per run.</p>")
+    elif not chosen.get("weighted", True):
+        parts.append(f'<p class="note">The {_esc(d.chosen)} blender ({_esc(chosen.get("summary", ""))}) has no '
+                     "single weight per run.</p>")
 
     parts.append("<h2>Where the blend errs (OOF, honest)</h2><div class=grid>")
     parts.append(_img(images, "confusion_oof.png", "OOF confusion matrix of the blend"))
@@ -332,7 +336,7 @@ def figures(d: ReportData) -> dict[str, bytes]:
     return images
 
 
-def write_report(d: ReportData, out_dir: Path = REPORTS_DIR) -> Path:
+def write_report(d: ReportData, out_dir: Path) -> Path:
     """Write `<out_dir>/<name>/index.html` and its PNGs (the folder replaced as a whole); return the HTML path."""
     images = figures(d)
     dest = Path(out_dir) / d.name

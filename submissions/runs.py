@@ -1,7 +1,7 @@
 """Finding and loading finished training runs, and refusing to mix incompatible ones.
 
     artifacts/runs/<model>/<run_id>/
-      params.json   model, run_id, features {key, path}, folds {path, n_folds, seed}, labels, data {fingerprint}
+      params.json   a RunRecord (competition.provenance): model, settings, inputs (data, features, folds), code
       cv.json       complete, folds_trained, per-fold and overall scores
       oof.npy       (n_train, 12) float32: row i = clip i of the folds CSV, predicted by the
                     model of the fold that held it out
@@ -22,13 +22,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from competition.errors import UserError
 from competition.labels import LABEL_INDEX, LABELS
+from competition.provenance import RecordError, RunRecord
+from competition.workspace import Workspace
+from folds.contract import COLUMNS
 
-RUNS_DIR = Path("artifacts/runs")
 ACCURACY_TOLERANCE = 0.005  # cv.json vs recomputed OOF accuracy; a bigger gap means misaligned rows
+ROW_SUM_TOLERANCE = 1e-3  # float32 probabilities sum to 1 within ~1e-6; more means not probabilities
 
 
-class BlendError(Exception):
+class BlendError(UserError):
     """Runs that cannot be blended, or none to blend; the message says what to do."""
 
 
@@ -38,14 +42,14 @@ class Run:
 
     name: str  # "<model>/<run_id>"
     path: Path
-    params: dict
+    record: RunRecord
     cv: dict
     oof: np.ndarray = field(repr=False)
     test: np.ndarray = field(repr=False)
 
     @property
     def model(self) -> str:
-        return self.params.get("model", self.path.parent.name)
+        return self.record.model
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +98,7 @@ def is_finished(run_dir: Path) -> bool:
         return False
 
 
-def finished_runs(root: Path = RUNS_DIR) -> list[Path]:
+def finished_runs(root: Path) -> list[Path]:
     """Every finished run folder under `root` (`<model>/<run_id>`), oldest first."""
     found = [p.parent for p in Path(root).glob("*/*/cv.json") if is_finished(p.parent)]
     return sorted(found, key=lambda p: ((p / "cv.json").stat().st_mtime, str(p)))
@@ -104,7 +108,7 @@ def _no_runs_message(root: Path) -> str:
     return f"no finished training runs in {root}: run `make train` first (a run is finished when its cv.json says complete)"
 
 
-def resolve(specs: list[str] | None = None, root: Path = RUNS_DIR) -> list[Path]:
+def resolve(specs: list[str] | None, root: Path) -> list[Path]:
     """The run folders named by `specs`, or every finished run when `specs` is empty.
 
     A spec is a run folder (`artifacts/runs/crnn_resnet/20250101-1200`), a `<model>/<run_id>`
@@ -127,7 +131,7 @@ def resolve(specs: list[str] | None = None, root: Path = RUNS_DIR) -> list[Path]
         elif path.is_dir() and path.parent.resolve() == root.resolve():
             latest = [p for p in finished_runs(root) if p.parent.name == path.name]
             if not latest:
-                raise BlendError(f"model {spec!r} has no finished run in {root}; run `make train MODEL={spec}`")
+                raise BlendError(f"model {spec!r} has no finished run in {root}; run `make train MODELS={spec}`")
             path = latest[-1]
         else:
             known = sorted({p.parent.name for p in finished_runs(root)})
@@ -139,35 +143,39 @@ def resolve(specs: list[str] | None = None, root: Path = RUNS_DIR) -> list[Path]
 
 
 def _load_array(path: Path, rows: int | None, what: str) -> np.ndarray:
+    """A run's `(rows, 12)` probabilities, checked: readable, the right shape, finite, in [0, 1],
+    rows summing to 1 (an all-zero or all-5.0 file is refused, not blended)."""
+    redo = "rerun `make train` for that run (its folds are kept; broken ones are retrained)"
     try:
-        a = np.load(path)
+        a = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise BlendError(f"{path} is missing: the run folder is incomplete; rerun `make train`") from None
-    except ValueError as e:
-        raise BlendError(f"{path} is not a readable .npy file ({e}); rerun `make train` for that run") from None
+        raise BlendError(f"{path} is missing: the run folder is incomplete; {redo}") from None
+    except (ValueError, EOFError, OSError) as e:
+        raise BlendError(f"{path} is not a readable .npy file ({type(e).__name__}); {redo}") from None
     if a.ndim != 2 or a.shape[1] != len(LABELS) or (rows is not None and a.shape[0] != rows):
         want = f"({rows if rows is not None else 'n'}, {len(LABELS)})"
-        raise BlendError(f"{path} has shape {a.shape}, expected {want} {what}; rerun `make train` for that run")
-    if not np.isfinite(a).all() or (a < 0).any():
-        raise BlendError(f"{path} holds NaN, infinite or negative values, not probabilities")
+        raise BlendError(f"{path} has shape {a.shape}, expected {want} {what}; {redo}")
+    if not np.issubdtype(a.dtype, np.floating) or not np.isfinite(a).all():
+        raise BlendError(f"{path} holds NaN, infinite or non-float values, not probabilities; {redo}")
+    if (a < -1e-6).any() or (a > 1 + 1e-6).any() or (np.abs(a.sum(axis=1) - 1) > ROW_SUM_TOLERANCE).any():
+        raise BlendError(f"{path} holds values outside [0, 1] or rows that do not sum to 1, not probabilities; {redo}")
     return a.astype(np.float32, copy=False)
 
 
 def load_run(path: Path) -> Run:
-    """Read one finished run folder (arrays checked for shape, labels for order)."""
+    """Read one finished run folder (record, scores and arrays checked)."""
     path = Path(path)
-    params, cv = _read_json(path / "params.json"), _read_json(path / "cv.json")
+    try:
+        record = RunRecord.read(path / "params.json")
+    except RecordError as e:
+        raise BlendError(f"run {path}: {e}") from None
+    cv = _read_json(path / "cv.json")
     if not cv.get("complete"):
         raise BlendError(f"run {path} is not finished (cv.json says complete: false)")
-    labels = params.get("labels")
-    if labels is not None and list(labels) != list(LABELS):
-        raise BlendError(f"run {path} has its columns in the order {labels}, not {list(LABELS)}; "
+    if list(record.labels) != list(LABELS):
+        raise BlendError(f"run {path} has its columns in the order {record.labels}, not {list(LABELS)}; "
                          "its probabilities cannot be blended column by column")
-    for section, key in (("folds", "path"), ("features", "path"), ("data", "fingerprint")):
-        if not isinstance(params.get(section), dict) or not params[section].get(key):
-            raise BlendError(f"{path / 'params.json'} lacks {section}.{key}; it was not written by `make train`")
-    name = f"{params.get('model', path.parent.name)}/{params.get('run_id', path.name)}"
-    return Run(name=name, path=path, params=params, cv=cv,
+    return Run(name=f"{record.model}/{path.name}", path=path, record=record, cv=cv,
                oof=_load_array(path / "oof.npy", None, "(one row per training clip)"),
                test=_load_array(path / "test.npy", None, "(one row per test clip)"))
 
@@ -189,12 +197,13 @@ def _describe(groups: dict[str, list[str]]) -> str:
     return "; ".join(f"{v} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})" for v, names in groups.items())
 
 
-def check_compatible(runs: list[Run], base: Path = Path(".")) -> None:
-    """Raise BlendError unless all runs share one folds file and one data fingerprint."""
+def check_compatible(runs: list[Run]) -> None:
+    """Raise BlendError unless all runs share one folds file and one data fingerprint (the
+    parts of their identity that make rows line up: competition.provenance.InputsRecord)."""
     checks = [
-        ("folds files", lambda r: _resolve_path(str(r.params["folds"].get("path")), base).resolve(),
+        ("folds files", lambda r: r.record.inputs.identity()["folds"],
          "a blender fitted on one run's out-of-fold rows would see clips that another run trained on"),
-        ("data", lambda r: r.params["data"].get("fingerprint"), "their rows describe different clips"),
+        ("data", lambda r: r.record.inputs.identity()["data"], "their rows describe different clips"),
     ]
     for what, key, why in checks:
         groups = _differ(runs, key)
@@ -203,20 +212,20 @@ def check_compatible(runs: list[Run], base: Path = Path(".")) -> None:
                              "Pick runs of one `make features` (RUNS=...) or retrain the others")
 
 
-def load_runs(paths: list[Path], base: Path = Path(".")) -> RunSet:
-    """Load and cross-check the runs at `paths`; relative paths inside params.json are under `base`."""
+def load_runs(paths: list[Path], ws: Workspace) -> RunSet:
+    """Load and cross-check the runs at `paths`; relative paths inside params.json are under the workspace."""
     if not paths:
-        raise BlendError(_no_runs_message(RUNS_DIR))
+        raise BlendError(_no_runs_message(ws.runs))
     runs = [load_run(p) for p in paths]
-    check_compatible(runs, base)
-    first = runs[0].params
-    folds_path = _resolve_path(first["folds"]["path"], base)
+    check_compatible(runs)
+    first = runs[0].record.inputs
+    folds_path = _resolve_path(first.folds_path, ws.root)
     try:
         folds = pd.read_csv(folds_path, keep_default_na=False)
     except FileNotFoundError:
         raise BlendError(f"the folds file {folds_path} of the runs is missing; rerun `make features` "
                          "(it rebuilds the same file) or retrain") from None
-    if list(folds.columns[:4]) != ["fname", "speaker", "label", "fold"]:
+    if list(folds.columns[:4]) != COLUMNS:
         raise BlendError(f"{folds_path} is not a folds file (columns {list(folds.columns)})")
     bad = sorted(set(folds["label"]) - set(LABELS))
     if bad:
@@ -226,7 +235,7 @@ def load_runs(paths: list[Path], base: Path = Path(".")) -> RunSet:
 
     test_lists: dict[str, tuple[str, ...]] = {}
     for r in runs:
-        fpath = _resolve_path(r.params["features"]["path"], base)
+        fpath = _resolve_path(r.record.inputs.features_path, ws.root)
         if str(fpath) not in test_lists:
             try:
                 test_lists[str(fpath)] = tuple(pd.read_csv(fpath / "test_index.csv", keep_default_na=False)["fname"])
@@ -252,30 +261,37 @@ def load_runs(paths: list[Path], base: Path = Path(".")) -> RunSet:
             notes.append(f"warning: {r.name}: cv.json says OOF accuracy {claimed:.4f} but oof.npy scored "
                          f"against {folds_path.name} gives {actual:.4f}; are the rows in folds order?")
     return RunSet(runs=tuple(runs), y=y, fold=fold, test_fnames=test_fnames, folds_path=folds_path,
-                  features_path=_resolve_path(first["features"]["path"], base),
-                  fingerprint=str(first["data"].get("fingerprint")), notes=tuple(notes))
+                  features_path=_resolve_path(first.features_path, ws.root),
+                  fingerprint=first.data_fingerprint, notes=tuple(notes))
 
 
-def gather(specs: list[str] | None = None, root: Path = RUNS_DIR, base: Path = Path("."),
-           fingerprint: str | None = None, log=print) -> RunSet:
+def _inputs_of(path: Path) -> dict:
+    """The inputs section of a run's params.json (raw: a run of another schema is named, not fatal here)."""
+    return _read_json(path / "params.json").get("inputs") or {}
+
+
+def gather(specs: list[str] | None = None, ws: Workspace | None = None, fingerprint: str | None = None,
+           log=print) -> RunSet:
     """Resolve `specs` (see `resolve`) under `root` and load the runs.
 
     Without `specs`, and with the `fingerprint` of the data now in data/raw, only the
     finished runs made on that data and on the newest of their folds files are taken (runs
     of the demo and of the real data can live side by side); the others are named as left out.
     """
+    ws = ws or Workspace()
+    root = ws.runs
     paths = resolve(specs, root)
     if not specs and fingerprint:
-        params = {p: _read_json(p / "params.json") for p in paths}
-        same = [p for p in paths if params[p].get("data", {}).get("fingerprint") == fingerprint]
+        inputs = {p: _inputs_of(p) for p in paths}
+        same = [p for p in paths if inputs[p].get("data_fingerprint") == fingerprint]
         if not same:
             raise BlendError(f"none of the finished runs in {root} was made on the data now in data/raw "
-                             f"({fingerprint}): run `make train` first, or name runs with RUNS=...")
-        folds = params[same[-1]].get("folds", {}).get("path")  # paths are oldest first
-        keep = [p for p in same if params[p].get("folds", {}).get("path") == folds]
+                             f"({fingerprint}) by this code's schema: run `make train` first, or name runs with RUNS=...")
+        folds = inputs[same[-1]].get("folds_path")  # paths are oldest first
+        keep = [p for p in same if inputs[p].get("folds_path") == folds]
         left = [p for p in paths if p not in keep]
         if left:
             log(f"blending the {len(keep)} finished run(s) made on the current data and folds; left out "
                 f"{len(left)} made on other data or folds: " + ", ".join(f"{p.parent.name}/{p.name}" for p in left))
         paths = keep
-    return load_runs(paths, base)
+    return load_runs(paths, ws)

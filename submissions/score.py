@@ -13,18 +13,19 @@ import sys
 from pathlib import Path
 
 from competition import layout
-from competition.data import read_manifest
+from competition.cli import run_stage
 from competition.labels import LABELS
-from submissions.submission import SUBMISSIONS_DIR, SubmissionError, format_score, newest, score
+from competition.workspace import Workspace
+from submissions.submission import SubmissionError, format_score, newest, score
 
 
-def default_solution(data_dir: Path) -> Path:
+def default_solution(ws: Workspace) -> Path:
     try:
-        manifest = read_manifest(data_dir)
+        manifest = ws.read_manifest()
     except layout.LayoutError as e:
         raise SubmissionError(f"no answer key given and {e}") from None
     if not manifest.get("solution"):
-        raise SubmissionError(f"the {manifest.get('source')} data in {data_dir}/raw has no answer key "
+        raise SubmissionError(f"the {manifest.get('source')} data in {ws.raw} has no answer key "
                               "(test_solution.csv); pass SOLUTION=..., or score on Kaggle with `make submit`")
     return Path(manifest["solution"])
 
@@ -39,26 +40,25 @@ def format_confusion(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make score", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m submissions.score", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--submission", type=Path, default=None)
     parser.add_argument("--solution", type=Path, default=None)
-    parser.add_argument("--submissions-dir", type=Path, default=SUBMISSIONS_DIR)
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--workspace", type=Path, default=Path("."), help="project folder (holds data/, artifacts/)")
     parser.add_argument("--confusion", action="store_true", help="also print the confusion matrix")
     args = parser.parse_args(argv)
-    try:
-        sub = args.submission or newest(args.submissions_dir)
-        sol = args.solution or default_solution(args.data_dir)
+
+    def body() -> None:
+        ws = Workspace(args.workspace)
+        sub = args.submission or newest(ws.submissions)
+        sol = args.solution or default_solution(ws)
         result = score(sub, sol)
-    except SubmissionError as e:
-        print(f"make score: error: {e}", file=sys.stderr)
-        return 2
-    print(f"{sub} on {sol}:")
-    print(format_score(result))
-    if args.confusion:
-        print(format_confusion(result))
-    return 0
+        print(f"{sub} on {sol}:")
+        print(format_score(result))
+        if args.confusion:
+            print(format_confusion(result))
+
+    return run_stage("score", body, "nothing was written")
 
 
 if __name__ == "__main__":

@@ -21,17 +21,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from competition import metrics
+from competition.errors import UserError
 from competition.files import atomic_path
 from competition.labels import LABEL_INDEX, LABELS
-from submissions import metrics
 
-SUBMISSIONS_DIR = Path("artifacts/submissions")
 HEADER = ["fname", "label"]
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SHOWN = 3  # examples shown per kind of problem: enough to see the pattern, short enough to read
 
 
-class SubmissionError(Exception):
+class SubmissionError(UserError):
     """A submission or answer key that is not what Kaggle expects; the message lists the first problems."""
 
 
@@ -97,8 +97,7 @@ def to_frame(fnames, probs: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"fname": list(fnames), "label": np.asarray(LABELS)[np.argmax(probs, axis=1)]})
 
 
-def write(name: str, fnames, probs: np.ndarray, info: dict, test_fnames=None,
-          out_dir: Path = SUBMISSIONS_DIR) -> dict[str, Path]:
+def write(name: str, fnames, probs: np.ndarray, info: dict, test_fnames=None, *, out_dir: Path) -> dict[str, Path]:
     """Write `<name>.csv`, `.npy` and `.json` under `out_dir`; return their paths.
 
     `fnames` `(m,)` and `probs` `(m, 12)` are the rows; the CSV is checked against
@@ -127,7 +126,7 @@ def write(name: str, fnames, probs: np.ndarray, info: dict, test_fnames=None,
     return paths
 
 
-def newest(out_dir: Path = SUBMISSIONS_DIR) -> Path:
+def newest(out_dir: Path) -> Path:
     """The most recently written submission CSV in `out_dir`."""
     found = [p for p in Path(out_dir).glob("*.csv") if not p.name.startswith(".")]
     if not found:

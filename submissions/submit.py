@@ -5,7 +5,7 @@
 
 Nothing is sent unless the file lists every clip of data/raw/test/audio exactly once with
 one of the 12 labels, and data/raw is Kaggle's data (a demo or dev test set has other
-clips, which Kaggle would reject; `--force` sends anyway).
+clips, which Kaggle would reject; `FORCE=1` sends anyway).
 """
 
 from __future__ import annotations
@@ -18,35 +18,33 @@ from pathlib import Path
 import pandas as pd
 
 from competition import kaggle_api, layout
-from competition.data import read_manifest
-from submissions.submission import SUBMISSIONS_DIR, SubmissionError, newest, read_info, validate
+from competition.cli import run_stage
+from competition.workspace import Workspace
+from submissions.submission import SubmissionError, newest, read_info, validate
 
 
-def test_clips(csv_path: Path, data_dir: Path) -> tuple[list[str], dict]:
+def test_clips(csv_path: Path, ws: Workspace) -> tuple[list[str], dict]:
     """The clip names a submission must cover, and the manifest they come from ({} if none).
 
     From data/raw/test/audio when there is data; otherwise from the feature cache the
     submission was made from (its test_index.csv plus the clips it filled in).
     """
     info = read_info(csv_path)
-    try:
-        manifest = read_manifest(data_dir)
-    except layout.LayoutError:
-        manifest = None
+    manifest = ws.read_manifest() if ws.manifest_path.is_file() else None
     if manifest is not None:
         made_on = (info.get("data") or {}).get("fingerprint")
         if made_on and made_on != manifest.get("fingerprint"):
-            raise SubmissionError(f"{csv_path} was made on data {made_on}, but {data_dir}/raw holds "
+            raise SubmissionError(f"{csv_path} was made on data {made_on}, but {ws.raw} holds "
                                   f"{manifest.get('source')} data {manifest.get('fingerprint')}; "
                                   "blend runs of the current data with `make ensemble`")
-        tdir = layout.test_dir(Path(manifest["root"]))
-        if tdir.is_dir():
-            return sorted(p.name for p in tdir.iterdir() if p.name.endswith(".wav")), manifest
+        root = Path(manifest["root"])
+        if layout.test_dir(root).is_dir():
+            return layout.test_clips(root), manifest
     index = Path(info.get("features", "")) / "test_index.csv"
     if info.get("features") and index.is_file():
         names = pd.read_csv(index, keep_default_na=False)["fname"].tolist()
         return names + list(info.get("filled_clips") or []), {"source": (info.get("data") or {}).get("source")}
-    raise SubmissionError(f"cannot tell which test clips {csv_path} must cover: no data in {data_dir}/raw "
+    raise SubmissionError(f"cannot tell which test clips {csv_path} must cover: no data in {ws.raw} "
                           "(run `make data`) and no feature cache named in its .json")
 
 
@@ -60,18 +58,19 @@ def default_message(csv_path: Path) -> str:
 
 
 def submit(csv_path: Path | None = None, message: str = "", *, client: kaggle_api.KaggleClient | None = None,
-           data_dir: Path = Path("data"), submissions_dir: Path = SUBMISSIONS_DIR, force: bool = False,
-           env: Mapping[str, str] | None = None, log=print) -> str | None:
+           ws: Workspace | None = None, force: bool = False, env: Mapping[str, str] | None = None,
+           log=print) -> str | None:
     """Validate `csv_path` (default: the newest submission) and submit it; return Kaggle's public score or None."""
-    csv_path = Path(csv_path) if csv_path else newest(submissions_dir)
-    names, manifest = test_clips(csv_path, data_dir)
+    ws = ws or Workspace()
+    csv_path = Path(csv_path) if csv_path else newest(ws.submissions)
+    names, manifest = test_clips(csv_path, ws)
     source = manifest.get("source")
     if source == "local" and len(names) == kaggle_api.KAGGLE_TEST_CLIPS:
         source = "kaggle"  # DATA=<a folder> holding an earlier download of the competition
     if source != "kaggle" and not force:
-        raise SubmissionError(f"{data_dir}/raw holds {source or 'unknown'} data, not Kaggle's test set, so Kaggle "
+        raise SubmissionError(f"{ws.raw} holds {source or 'unknown'} data, not Kaggle's test set, so Kaggle "
                               f"would reject {csv_path}; run `make data DATA=kaggle`, `make features train "
-                              "ensemble`, then submit (or pass --force)")
+                              "ensemble`, then submit (or `make submit FORCE=1`)")
     validate(csv_path, names)  # before credentials: an invalid file is never sent
     creds = kaggle_api.require_credentials(env)
     message = message.strip() or default_message(csv_path)
@@ -88,21 +87,15 @@ def submit(csv_path: Path | None = None, message: str = "", *, client: kaggle_ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make submit", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m submissions.submit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--submission", type=Path, default=None)
     parser.add_argument("--message", default="")
     parser.add_argument("--force", action="store_true", help="submit even when data/raw is not Kaggle's data")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--submissions-dir", type=Path, default=SUBMISSIONS_DIR)
+    parser.add_argument("--workspace", type=Path, default=Path("."), help="project folder (holds data/, artifacts/)")
     args = parser.parse_args(argv)
-    try:
-        submit(args.submission, args.message, data_dir=args.data_dir, submissions_dir=args.submissions_dir,
-               force=args.force)
-    except (SubmissionError, kaggle_api.KaggleError) as e:
-        print(f"make submit: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage("submit", lambda: submit(args.submission, args.message, ws=Workspace(args.workspace),
+                                              force=args.force) and None, "nothing was sent")
 
 
 if __name__ == "__main__":

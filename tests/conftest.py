@@ -1,16 +1,39 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 # TensorFlow's oneDNN kernels accept forms its own kernels refuse (a depthwise convolution with
 # unequal strides) and are on by default only on some CPUs: run the suite with the strictest
 # kernels a user may have. Set before anything imports TensorFlow; `TF_ENABLE_ONEDNN_OPTS=1
 # make test` checks the other kernels.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-from types import SimpleNamespace
+IN_CI = os.environ.get("CI") == "true"  # set by .ci/run, which installs the outside programs
 
-import pytest
+
+def unavailable(reason: str) -> None:
+    """A test whose outside program or data is missing: skipped here with the reason, but a
+    failure in CI, where .ci/run installs it (a broken install must not turn into green skips)."""
+    if IN_CI:
+        pytest.fail(f"{reason}; CI installs it (see .ci/run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item) -> None:
+    """`@pytest.mark.needs_program("7z", "7zz", install="...")`: one of the programs must be on PATH."""
+    for mark in item.iter_markers("needs_program"):
+        if not any(shutil.which(name) for name in mark.args):
+            unavailable(f"no {'/'.join(mark.args)} program on PATH ({mark.kwargs.get('install', 'install it')})")
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_storage(monkeypatch) -> None:
+    """In-process tuning must not write trials into a study the developer's OPTUNA_STORAGE names."""
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
 
 
 @pytest.fixture
@@ -37,21 +60,27 @@ def tone_data(tmp_path_factory):
     return make_tone_tree(tmp_path_factory.mktemp("tones") / "raw")
 
 
+def quiet(*_a) -> None:
+    pass
+
+
 @pytest.fixture
 def tone_project(tone_data, tmp_path, monkeypatch):
-    """A project folder (the cwd) whose data/raw is the tone data and whose features and
-    3 folds are built: returns (features.Cache, folds DataFrame, folds path)."""
+    """A project folder (the cwd) whose data/raw is the tone data, with its features and 3
+    folds built and recorded as current, as `make data features N_FOLDS=3` leaves it: returns
+    the current `competition.inputs.Inputs`."""
     from competition import features
     from competition.data import prepare
-    from folds.make_folds import FoldSettings, load_folds, make_folds
+    from competition.inputs import resolve
+    from competition.workspace import Workspace
+    from folds.make_folds import make_current_folds
 
     monkeypatch.chdir(tmp_path)
-    prepare(str(tone_data), Path("data"), log=lambda *a: None)
-    path = features.build(features.FeatureSettings(), workers=1, progress=False, log=lambda *a: None)
-    cache = features.load(path)
-    s = FoldSettings(n_folds=3)
-    folds_file = make_folds(cache.train_index, s, log=lambda *a: None)
-    return cache, load_folds(cache.train_index, s), folds_file
+    ws = Workspace()
+    prepare(str(tone_data), ws, log=quiet)
+    features.build(features.FeatureSettings(), ws, workers=1, progress=False, log=quiet)
+    make_current_folds({"n_folds": 3}, ws, log=quiet)
+    return resolve(ws, log=quiet)
 
 
 SHARED_DEV = Path(__file__).resolve().parents[2] / "shared" / "speech_commands_dev"
@@ -61,13 +90,12 @@ SHARED_DEV = Path(__file__).resolve().parents[2] / "shared" / "speech_commands_d
 def shared_dev() -> Path:
     """../shared/speech_commands_dev (real clips), or a skip saying where it was looked for."""
     if not (SHARED_DEV / "train" / "audio").is_dir():
-        pytest.skip(f"the dev data is not at {SHARED_DEV}")
+        unavailable(f"the dev data is not at {SHARED_DEV}")
     return SHARED_DEV
 
 
 def _pg_bin() -> Path | None:
     import glob
-    import shutil
 
     found = shutil.which("pg_ctl")
     if found:
@@ -81,16 +109,15 @@ def postgres_url():
     """A throwaway PostgreSQL server on loopback (started here, stopped after the session),
     as a SQLAlchemy URL; a skip with the reason where no server can be run. CI installs
     Debian's `postgresql` package (see .ci/run)."""
-    import os
-    import shutil
     import socket
     import subprocess
     import tempfile
 
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'psycopg[binary]')")
+    import psycopg  # noqa: F401 - a dependency of the project: its absence is a failure, not a skip
+
     bindir = _pg_bin()
     if bindir is None:
-        pytest.skip("no PostgreSQL server installed (Debian: apt-get install postgresql)")
+        unavailable("no PostgreSQL server installed (Debian: apt-get install postgresql)")
     base = Path(tempfile.mkdtemp(prefix="kws-pg-", dir="/tmp"))
     run_as: list[str] = []
     if os.geteuid() == 0:  # postgres refuses to run as root: use the postgres system user
@@ -99,7 +126,7 @@ def postgres_url():
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no `postgres` user to run the server as")
+            unavailable("running as root and there is no `postgres` user to run the server as")
         os.chown(base, user.pw_uid, user.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
     with socket.socket() as sock:
@@ -113,12 +140,12 @@ def postgres_url():
     init = run(bindir / "initdb", "-D", data, "-U", "kws", "--auth=trust", "--no-sync")
     if init.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"initdb failed: {init.stderr.strip()[:200]}")
+        unavailable(f"initdb failed: {init.stderr.strip()[:200]}")
     start = run(bindir / "pg_ctl", "-D", data, "-l", base / "log", "-w", "-o",
                 f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
     if start.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"PostgreSQL did not start: {start.stderr.strip()[:200]}")
+        unavailable(f"PostgreSQL did not start: {start.stderr.strip()[:200]}")
     created = run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "kws", "optuna")
     try:
         if created.returncode != 0:

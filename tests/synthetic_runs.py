@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from competition import layout, metrics
 from competition.labels import LABELS, UNKNOWN
+from competition.provenance import CodeVersion, InputsRecord, RunRecord
 
 C = len(LABELS)
 
@@ -69,21 +71,15 @@ def write_run(root: Path, model: str, run_id: str, oof: np.ndarray, test: np.nda
     run.mkdir(parents=True, exist_ok=True)
     n_folds = int(fold.max()) + 1
 
-    def scores(rows) -> dict:
-        p, t = oof[rows], y[rows]
-        pred = p.argmax(axis=1)
-        return {"accuracy": float(np.mean(pred == t)),
-                "log_loss": float(-np.mean(np.log(np.clip(p[np.arange(len(t)), t], 1e-15, None)))),
-                "n": int(len(t)),
-                "per_class": {lab: float(np.mean(pred[t == i] == i)) for i, lab in enumerate(LABELS) if (t == i).any()}}
-
-    params = {"model": model, "run_id": run_id, "params": {"strength": "synthetic"}, "train": {"epochs": 0},
-              "features": {"key": Path(features_path).name, "path": features_path},
-              "folds": {"path": folds_path, "n_folds": n_folds, "seed": 0},
-              "labels": list(LABELS), "data": {"fingerprint": fingerprint, "source": "synthetic"}}
+    record = RunRecord(
+        model=model, profile="synthetic", params={"strength": "synthetic"}, train={"epochs": 0},
+        inputs=InputsRecord(data_fingerprint=fingerprint, data_source="synthetic", features_key=Path(features_path).name,
+                            features_path=features_path, folds_path=folds_path, n_folds=n_folds, fold_seed=0),
+        code=CodeVersion("synthetic"))
     cv = {"complete": complete, "folds_trained": list(range(n_folds)),
-          "folds": {str(k): scores(fold == k) for k in range(n_folds)}, "overall": scores(slice(None))}
-    (run / "params.json").write_text(json.dumps(params, indent=2))
+          "folds": {str(k): metrics.summary(oof[fold == k], y[fold == k]) for k in range(n_folds)},
+          "overall": metrics.summary(oof, y)}
+    record.write(run / "params.json")
     (run / "cv.json").write_text(json.dumps(cv, indent=2))
     np.save(run / "oof.npy", oof.astype(np.float32))
     np.save(run / "test.npy", test.astype(np.float32))
@@ -140,7 +136,18 @@ def build(root: Path, strengths: dict[str, float | None], *, n_train: int = 1200
         manifest = {"source": "synthetic", "root": str(droot.resolve()), "test_clips": n_test,
                     "solution": str((droot / "test_solution.csv").resolve()), "fingerprint": fingerprint}
         (root / "data" / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        restamp(root)
         raw = root / "data" / "raw"
         if not raw.exists():
             os.symlink("synthetic", raw)
     return Synthetic(root=root, y=y, fold=fold, y_test=y_test, test_fnames=test_fnames, run_dirs=run_dirs, **rel)
+
+
+def restamp(root: Path) -> None:
+    """Record the current state of the synthetic data folder in its manifest, as `make data`
+    would after the folder was changed (the fingerprint stays the synthetic one)."""
+    path = Path(root) / "data" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["stamp"] = layout.fingerprint(manifest["root"])[1]
+    manifest["test_clips"] = len(layout.test_clips(manifest["root"]))
+    path.write_text(json.dumps(manifest, indent=2))

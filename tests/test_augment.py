@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from models import augment  # noqa: E402
+from models import augment
 
 
 def spectrograms(n=8, frames=101, mels=40, seed=0):

@@ -17,6 +17,7 @@ from helpers import make_kaggle_tree, write_noise
 
 from competition import data, layout
 from competition.labels import BACKGROUND_DIR, COMMANDS
+from competition.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_DATA = Path(__file__).resolve().parents[2] / "shared" / "speech_commands_dev"
@@ -32,7 +33,7 @@ def local_tree(tmp_path) -> Path:
 def test_prepare_links_a_local_folder_and_describes_it(tmp_path, local_tree):
     data_dir = tmp_path / "data"
     logs: list[str] = []
-    manifest = data.prepare(str(local_tree), data_dir, log=logs.append)
+    manifest = data.prepare(str(local_tree), Workspace(data_dir.parent), log=logs.append)
 
     raw = data_dir / "raw"
     assert raw.is_symlink() and Path(os.readlink(raw)) == local_tree.resolve()  # linked, not copied
@@ -46,31 +47,31 @@ def test_prepare_links_a_local_folder_and_describes_it(tmp_path, local_tree):
     assert manifest["words"]["yes"] == len([c for c in clips if c.parent.name == "yes"])
     assert manifest["background"] == ["noise_0.wav"] and manifest["test_clips"] == 3
     assert manifest["solution"] is None
-    assert len(manifest["fingerprint"]) == 16 and manifest["fingerprint"] == layout.fingerprint(local_tree)
+    assert len(manifest["fingerprint"]) == 16 and manifest["fingerprint"] == layout.fingerprint(local_tree)[0]
     assert any("lacks 18 of the 30 Kaggle words" in line for line in logs)
 
 
 def test_a_rerun_does_nothing_until_the_clips_change(tmp_path, local_tree):
     data_dir = tmp_path / "data"
-    first = data.prepare(str(local_tree), data_dir, log=lambda _: None)
+    first = data.prepare(str(local_tree), Workspace(data_dir.parent), log=lambda _: None)
     before = (data_dir / "manifest.json").read_bytes()
 
     logs: list[str] = []
-    assert data.prepare(str(local_tree), data_dir, log=logs.append) == first
+    assert data.prepare(str(local_tree), Workspace(data_dir.parent), log=logs.append) == first
     assert "nothing to do" in logs[-1]
     assert (data_dir / "manifest.json").read_bytes() == before
 
     write_noise(local_tree / "test" / "audio" / "clip_new.wav", 1.0, np.random.default_rng(0))
-    changed = data.prepare(str(local_tree), data_dir, log=lambda _: None)
+    changed = data.prepare(str(local_tree), Workspace(data_dir.parent), log=lambda _: None)
     assert changed["test_clips"] == 4 and changed["fingerprint"] != first["fingerprint"]
-    assert data.read_manifest(data_dir) == changed
+    assert Workspace(data_dir.parent).read_manifest() == changed
 
 
 def test_switching_folders_repoints_raw_and_keeps_the_old_one(tmp_path, local_tree):
     data_dir = tmp_path / "data"
-    data.prepare(str(local_tree), data_dir, log=lambda _: None)
+    data.prepare(str(local_tree), Workspace(data_dir.parent), log=lambda _: None)
     other = make_kaggle_tree(tmp_path / "other", words=SUBSET, seed=2)
-    assert data.prepare(str(other), data_dir, log=lambda _: None)["root"] == str(other.resolve())
+    assert data.prepare(str(other), Workspace(data_dir.parent), log=lambda _: None)["root"] == str(other.resolve())
     assert (data_dir / "raw").resolve() == other.resolve()
     assert (local_tree / "train" / "audio" / "yes").is_dir()
     assert not list(data_dir.glob(".*"))  # no temporary links or manifests left behind
@@ -111,7 +112,7 @@ def test_a_wrong_folder_says_what_was_expected(tmp_path, local_tree, break_it, s
     break_it(local_tree)
     data_dir = tmp_path / "data"
     with pytest.raises(layout.LayoutError) as err:
-        data.prepare(str(local_tree), data_dir, log=lambda _: None)
+        data.prepare(str(local_tree), Workspace(data_dir.parent), log=lambda _: None)
     msg = str(err.value)
     assert says in msg and str(local_tree) in msg and EXPECTED in msg
     assert not data_dir.exists()
@@ -119,14 +120,14 @@ def test_a_wrong_folder_says_what_was_expected(tmp_path, local_tree, break_it, s
 
 def test_read_manifest_before_make_data_says_to_run_it(tmp_path):
     with pytest.raises(layout.LayoutError, match="run `make data` first"):
-        data.read_manifest(tmp_path / "data")
+        Workspace(tmp_path).read_manifest()
 
 
 def test_command_line_error_is_one_line_without_traceback(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
     env["HOME"] = str(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "competition.data", "--source", "/nonexistent", "--data-dir", str(tmp_path / "data")],
+        [sys.executable, "-m", "competition.data", "--source", "/nonexistent", "--workspace", str(tmp_path)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -137,7 +138,7 @@ def test_command_line_error_is_one_line_without_traceback(tmp_path):
 
 def test_command_line_success_exits_zero_and_prints_one_line(tmp_path, local_tree):
     proc = subprocess.run(
-        [sys.executable, "-m", "competition.data", "--source", str(local_tree), "--data-dir", str(tmp_path / "data")],
+        [sys.executable, "-m", "competition.data", "--source", str(local_tree), "--workspace", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1].startswith("data/raw -> ")
@@ -145,10 +146,9 @@ def test_command_line_success_exits_zero_and_prints_one_line(tmp_path, local_tre
 
 
 @pytest.mark.shared
-@pytest.mark.skipif(not DEV_DATA.is_dir(), reason=f"{DEV_DATA} (the shared dev data) is absent")
-def test_prepare_the_shared_dev_data(tmp_path):
+def test_prepare_the_shared_dev_data(tmp_path, shared_dev):
     data_dir = tmp_path / "data"
-    manifest = data.prepare(str(DEV_DATA), data_dir, log=lambda _: None)
+    manifest = data.prepare(str(DEV_DATA), Workspace(data_dir.parent), log=lambda _: None)
     assert manifest["source"] == "local"
     assert manifest["test_clips"] == 909
     assert manifest["solution"] == str((DEV_DATA / "test_solution.csv").resolve())

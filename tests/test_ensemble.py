@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 import synthetic_runs as synthetic
 
+from competition import calibration, metrics
 from competition.labels import LABEL_INDEX, LABELS, SILENCE, UNKNOWN
-from submissions import blend, ensemble, metrics, priors, runs
+from competition.workspace import Workspace
+from submissions import blend, ensemble, priors, runs
 from submissions.blend import BlendSettings, MethodScore
 from submissions.runs import BlendError
 
@@ -132,7 +134,7 @@ def test_honest_predictions_never_fit_on_the_rows_they_predict(three, monkeypatc
         fitted_on.append(set(P_fit[0, :, 0].astype(int) - 10))
         return blend.Blender("spy", "linear", np.full(len(P_fit), 1 / len(P_fit)))
 
-    monkeypatch.setitem(blend.FITTERS, "weights", spy)
+    monkeypatch.setitem(blend.REGISTRY, "weights", blend.Method("weights", spy, True, True, "spy"))
     blend.honest_predictions("weights", P, y, fold)
     assert len(fitted_on) == len(np.unique(fold))
     for k, rows in zip(np.unique(fold), fitted_on, strict=True):
@@ -201,9 +203,9 @@ def test_em_on_underconfident_probabilities_needs_calibration(shifted):
     probs, y, train = shifted["probs"], shifted["y"], shifted["train"]
     rng = np.random.default_rng(8)
     y_oof = rng.choice(C, size=20000, p=train)  # ~700 clips per command word: biases fitted to +-0.1
-    flat_oof = priors.temper(synthetic.calibrated(y_oof, 1.5, train, rng), 2.0)
-    flat_test = priors.temper(probs, 2.0)
-    cal = priors.fit_calibration(flat_oof, y_oof)
+    flat_oof = calibration.temper(synthetic.calibrated(y_oof, 1.5, train, rng), 2.0)
+    flat_test = calibration.temper(probs, 2.0)
+    cal = calibration.fit_calibration(flat_oof, y_oof)
     assert 0.4 < cal.temperature < 0.6 and np.max(np.abs(cal.bias)) < 0.15  # only sampling noise to fit
     _, naive = priors.correct(flat_test, train, "em")
     fixed, calibrated = priors.correct(flat_test, train, "em", cal)
@@ -211,9 +213,9 @@ def test_em_on_underconfident_probabilities_needs_calibration(shifted):
     assert np.max(np.abs(naive.test - truth)) > 0.06  # over-shoots: some prior driven towards 0
     assert np.max(np.abs(calibrated.test - truth)) < 0.03
     assert metrics.accuracy(fixed, y) > metrics.accuracy(flat_test, y) + 0.05
-    plain = priors.fit_calibration(flat_oof, y_oof, bias=False)
+    plain = calibration.fit_calibration(flat_oof, y_oof, bias=False)
     assert plain.bias is None and abs(plain.temperature - cal.temperature) < 0.05
-    assert (np.argmax(priors.temper(flat_test, plain.temperature), 1) == np.argmax(flat_test, 1)).all()
+    assert (np.argmax(calibration.temper(flat_test, plain.temperature), 1) == np.argmax(flat_test, 1)).all()
 
 
 def test_em_for_a_model_trained_with_unknown_subsampled_needs_the_bias():
@@ -226,7 +228,7 @@ def test_em_for_a_model_trained_with_unknown_subsampled_needs_the_bias():
     y_test = rng.choice(C, size=6000)
     oof = synthetic.calibrated(y_oof, 1.5, uniform, rng)  # the model's priors are not the label shares
     test = synthetic.calibrated(y_test, 1.5, uniform, rng)
-    cal = priors.fit_calibration(oof, y_oof)
+    cal = calibration.fit_calibration(oof, y_oof)
     unknown = LABEL_INDEX[UNKNOWN]
     assert abs(cal.bias[unknown] - cal.bias[:unknown].mean() - np.log(shares[unknown] / shares[0])) < 0.3
     _, naive = priors.correct(test, shares, "em")
@@ -298,34 +300,35 @@ def test_a_model_name_means_its_latest_finished_run(world):
     shutil.copytree(old, unfinished)
     cv = json.loads((unfinished / "cv.json").read_text())
     (unfinished / "cv.json").write_text(json.dumps({**cv, "complete": False}))
-    assert [p.resolve() for p in runs.resolve(["good_a"])] == [newer.resolve()]
-    assert unfinished.resolve() not in [p.resolve() for p in runs.finished_runs()]
+    root = Workspace().runs
+    assert [p.resolve() for p in runs.resolve(["good_a"], root)] == [newer.resolve()]
+    assert unfinished.resolve() not in [p.resolve() for p in runs.finished_runs(root)]
     with pytest.raises(BlendError, match="not finished"):
-        runs.resolve([str(unfinished)])
-    picked = runs.resolve(["good_a/run000, noise"])
+        runs.resolve([str(unfinished)], root)
+    picked = runs.resolve(["good_a/run000, noise"], root)
     assert [p.resolve() for p in picked] == [old.resolve(), world.run_dirs["noise"].resolve()]
 
 
 def test_unknown_run_name(world):
     with pytest.raises(BlendError, match="neither a run folder nor a model.*good_a"):
-        runs.resolve(["crnn_nothing"])
+        runs.resolve(["crnn_nothing"], Workspace().runs)
 
 
 def test_no_runs_says_to_train(tmp_path):
     with pytest.raises(BlendError, match="make train"):
-        runs.gather(root=tmp_path / "artifacts" / "runs")
+        runs.gather(ws=Workspace(tmp_path))
 
 
 def test_refuses_runs_of_different_folds_files(world):
     other = world.root / "artifacts" / "folds" / "other.csv"
     shutil.copy(world.root / world.folds_path, other)
-    _edit_params(world.run_dirs["noise"], lambda p: p["folds"].update(path="artifacts/folds/other.csv"))
+    _edit_params(world.run_dirs["noise"], lambda p: p["inputs"].update(folds_path="artifacts/folds/other.csv"))
     with pytest.raises(BlendError, match="different folds files.*would see clips"):
         runs.gather()
 
 
 def test_refuses_runs_of_different_data(world):
-    _edit_params(world.run_dirs["good_b"], lambda p: p["data"].update(fingerprint="elsewhere"))
+    _edit_params(world.run_dirs["good_b"], lambda p: p["inputs"].update(data_fingerprint="elsewhere"))
     with pytest.raises(BlendError, match="different data"):
         runs.gather()
 
@@ -334,7 +337,7 @@ def test_refuses_runs_with_different_test_clips(world):
     other = world.root / "artifacts" / "features" / "feat000002"
     other.mkdir()
     pd.DataFrame({"fname": list(reversed(world.test_fnames))}).to_csv(other / "test_index.csv", index=False)
-    _edit_params(world.run_dirs["good_b"], lambda p: p["features"].update(path=str(other)))
+    _edit_params(world.run_dirs["good_b"], lambda p: p["inputs"].update(features_path=str(other)))
     with pytest.raises(BlendError, match="different clip lists"):
         runs.gather()
 
@@ -359,9 +362,12 @@ def test_refuses_other_column_orders_and_non_probabilities(world):
 
 
 def test_refuses_params_without_the_contract_sections(world):
-    _edit_params(world.run_dirs["good_a"], lambda p: p.pop("folds"))
-    with pytest.raises(BlendError, match="lacks folds.path"):
-        runs.gather()
+    _edit_params(world.run_dirs["good_a"], lambda p: p.pop("inputs"))
+    with pytest.raises(BlendError, match="lacks inputs"):
+        runs.gather(["good_a", "good_b"])
+    _edit_params(world.run_dirs["good_a"], lambda p: p.update(schema=1))
+    with pytest.raises(BlendError, match="schema 1.*retrain that run"):
+        runs.gather(["good_a", "good_b"])
 
 
 def test_warns_when_oof_rows_look_shuffled(world):
@@ -384,6 +390,7 @@ def done(tmp_path_factory) -> dict:
     solution = pd.read_csv(extra.parents[1] / "test_solution.csv")
     pd.concat([solution, pd.DataFrame({"fname": ["clip_fffffffff.wav"], "label": [SILENCE]})]).to_csv(
         extra.parents[1] / "test_solution.csv", index=False)
+    synthetic.restamp(root)
     lines: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
@@ -421,7 +428,7 @@ def test_ensemble_prints_the_tables_and_the_answer_key_for_information(done):
 
 
 def test_ensemble_cli_reports_user_errors_in_one_line(world, capsys):
-    _edit_params(world.run_dirs["noise"], lambda p: p["data"].update(fingerprint="elsewhere"))
+    _edit_params(world.run_dirs["noise"], lambda p: p["inputs"].update(data_fingerprint="elsewhere"))
     # by default a run made on other data is left out, and named
     assert ensemble.main(["--method", "mean"]) == 0
     assert "left out 1 made on other data or folds: noise/" in capsys.readouterr().out
@@ -430,10 +437,12 @@ def test_ensemble_cli_reports_user_errors_in_one_line(world, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("make ensemble: error: cannot blend runs made on different data")
     assert "\n" not in err and "Traceback" not in err
-    assert ensemble.main(["--runs", "good_a", "good_b", "--method", "median"]) == 2
-    assert "unknown METHOD='median'" in capsys.readouterr().err
-    assert ensemble.main(["--runs", "good_a", "--priors", "bayes"]) == 2
-    assert "PRIORS='bayes'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse's choices: usage and the known methods
+        ensemble.main(["--runs", "good_a", "good_b", "--method", "median"])
+    assert "invalid choice: 'median'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ensemble.main(["--runs", "good_a", "--priors", "bayes"])
+    assert "invalid choice: 'bayes'" in capsys.readouterr().err
     assert ensemble.main(["--runs", "good_a", "--name", "../escape"]) == 2
     assert "submission name" in capsys.readouterr().err
 
@@ -459,8 +468,8 @@ def test_weights_follow_accuracy_not_confidence():
     rng = np.random.default_rng(5)
     n, p = 4000, synthetic.skewed_priors(1 / 12)
     y = rng.choice(len(LABELS), size=n, p=p)
-    good = blend.temper(synthetic.calibrated(y, 1.7, p, rng), 3.0)  # accurate, flattened
-    bad = blend.temper(synthetic.calibrated(y, 1.0, p, rng), 0.5)  # less accurate, sharpened
+    good = calibration.temper(synthetic.calibrated(y, 1.7, p, rng), 3.0)  # accurate, flattened
+    bad = calibration.temper(synthetic.calibrated(y, 1.0, p, rng), 0.5)  # less accurate, sharpened
     P = np.stack([good, bad])
     assert metrics.accuracy(good, y) > metrics.accuracy(bad, y) + 0.1
     b = blend.fit("weights", P, y)

@@ -13,12 +13,14 @@ from competition import features
 from competition.audio import write_wav
 from competition.data import prepare
 from competition.labels import LABELS
+from competition.workspace import Workspace
 
 QUIET = {"log": lambda *a: None}
 
 
 def test_spectrogram_equals_librosa():
-    librosa = pytest.importorskip("librosa")
+    import librosa
+
     s = features.FeatureSettings()
     rng = np.random.default_rng(0)
     y = (rng.normal(size=(3, 16000)) * np.array([[1e-3], [0.1], [0.5]])).astype(np.float32)
@@ -38,7 +40,7 @@ def test_derived_sizes_follow_the_settings():
 
 
 def test_index_labels_speakers_and_silence(tone_project):
-    cache, _, _ = tone_project
+    cache, _ = tone_project.load()
     idx = cache.train_index
     assert list(idx.columns) == ["fname", "word", "label", "speaker", "source"]
     assert set(idx["label"]) == set(LABELS)
@@ -77,7 +79,7 @@ def test_silence_clips_are_deterministic_quiet_and_tagged():
 
 
 def test_noise_bank_is_power_in_one_second_windows(tone_project):
-    cache, _, _ = tone_project
+    cache, _ = tone_project.load()
     # two 3 s recordings, windows every 0.5 s: 5 each
     assert cache.noise.shape == (10, 101, 40) and cache.noise.dtype == np.float32
     assert (np.asarray(cache.noise) >= 0).all()
@@ -85,7 +87,7 @@ def test_noise_bank_is_power_in_one_second_windows(tone_project):
 
 
 def test_unchanged_rerun_does_nothing_and_a_setting_makes_a_new_cache(tone_project):
-    cache, _, _ = tone_project
+    cache, _ = tone_project.load()
     mtime = (cache.path / "train.npy").stat().st_mtime_ns
     again = features.build(features.FeatureSettings(), workers=1, progress=False, **QUIET)
     assert again == cache.path and (cache.path / "train.npy").stat().st_mtime_ns == mtime
@@ -110,7 +112,7 @@ def test_bad_files_are_reported_left_out_and_the_build_goes_on(tone_data, tmp_pa
     (root / "train/audio/no/deadbeef_nohash_0.wav").write_text("not audio at all")
     write_wav(root / "train/audio/up/deadbeef_nohash_0.wav", np.zeros(8000, np.float32))  # short: fine
     monkeypatch.chdir(tmp_path)
-    prepare(str(root), Path("data"), **QUIET)
+    prepare(str(root), Workspace(), **QUIET)
     logged = []
     path = features.build(features.FeatureSettings(), workers=2, progress=False, log=logged.append)
     cache = features.load(path)
@@ -138,7 +140,7 @@ def test_parallel_and_serial_builds_agree(tone_data):
 
 def test_interrupted_build_leaves_no_cache(tone_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    prepare(str(tone_data), Path("data"), **QUIET)
+    prepare(str(tone_data), Workspace(), **QUIET)
 
     def boom(*a, **k):
         raise KeyboardInterrupt

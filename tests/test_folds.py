@@ -6,14 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from folds.make_folds import (
-    FoldsError,
-    FoldSettings,
-    assign_folds,
-    check_folds,
-    folds_path,
-    make_folds,
-)
+from competition.features import clips_hash
+from competition.workspace import Workspace
+from folds.contract import FoldsError, FoldSettings, check_folds
+from folds.make_folds import assign_folds, make_folds
 
 
 def synthetic_index(n_speakers=200, seed=0):
@@ -76,13 +72,14 @@ def test_same_inputs_same_folds_and_the_seed_matters(index, fold):
 
 
 def test_file_is_named_by_clips_and_settings(index, tmp_path):
-    path = make_folds(index, FoldSettings(5, 0), tmp_path, log=lambda *a: None)
-    assert path == folds_path(index, FoldSettings(5, 0), tmp_path)
-    assert folds_path(index, FoldSettings(4, 0), tmp_path) != path
-    assert folds_path(index.iloc[:-1], FoldSettings(5, 0), tmp_path) != path
+    ws = Workspace(tmp_path)
+    path = make_folds(index, FoldSettings(5, 0), ws, log=lambda *a: None)
+    assert path == ws.folds_file(clips_hash(index), 5, 0)
+    assert ws.folds_file(clips_hash(index), 4, 0) != path
+    assert ws.folds_file(clips_hash(index.iloc[:-1]), 5, 0) != path
     written = pd.read_csv(path)
     assert list(written.columns) == ["fname", "speaker", "label", "fold"]
-    assert make_folds(index, FoldSettings(5, 0), tmp_path, log=lambda *a: None) == path  # rerun: same file
+    assert make_folds(index, FoldSettings(5, 0), ws, log=lambda *a: None) == path  # rerun: same file
 
 
 def test_folds_from_other_data_are_refused(index, fold):

@@ -33,16 +33,14 @@ from competition.download import (
 )
 from competition.kaggle_api import Credentials, KaggleError, find_credentials, require_credentials
 from competition.labels import WORDS
+from competition.workspace import Workspace
 
 pytestmark = pytest.mark.usefixtures("kaggle_env")
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "KGAT_s3cr3t0ken5ecret9f8e7d6c5b4a"  # distinctive: any leak shows up in a substring test
 SEVEN_ZIP = shutil.which("7z") or shutil.which("7za") or shutil.which("7zz")
-needs_7z = pytest.mark.skipif(
-    SEVEN_ZIP is None,
-    reason="no 7z/7za/7zz program on PATH (Debian: apt-get install 7zip); py7zr covers extraction",
-)
+needs_7z = pytest.mark.needs_program("7z", "7za", "7zz", install="Debian: apt-get install 7zip; py7zr covers extraction")
 EXTRACTORS = [pytest.param(False, id="py7zr"), pytest.param(True, id="7z", marks=needs_7z)]
 
 
@@ -94,7 +92,7 @@ def test_prepare_kaggle_links_raw_writes_manifest_and_a_rerun_does_nothing(tmp_p
     data_dir = tmp_path / "data"
     logs: list[str] = []
     client = StandinClient(archives)
-    manifest = data.prepare("kaggle", data_dir, client=client, log=logs.append)
+    manifest = data.prepare("kaggle", Workspace(data_dir.parent), client=client, log=logs.append)
 
     assert sorted(os.listdir(data_dir)) == ["downloads", "kaggle", "manifest.json", "raw"]
     assert sorted(os.listdir(data_dir / "downloads")) == ["test.7z", "train.7z"]
@@ -107,13 +105,13 @@ def test_prepare_kaggle_links_raw_writes_manifest_and_a_rerun_does_nothing(tmp_p
     assert len(manifest["words"]) == 30 and manifest["test_clips"] == 3
     assert manifest["train_clips"] == sum(manifest["words"].values()) > 30
     assert manifest["background"] == ["noise_0.wav"]
-    assert manifest["fingerprint"] == layout.fingerprint(data_dir / "kaggle")
-    assert data.read_manifest(data_dir) == manifest
+    assert manifest["fingerprint"] == layout.fingerprint(data_dir / "kaggle")[0]
+    assert Workspace(data_dir.parent).read_manifest() == manifest
 
     before = (data_dir / "manifest.json").read_bytes()
     logs.clear()
     again = StandinClient(archives)
-    assert data.prepare("kaggle", data_dir, client=again, log=logs.append) == manifest
+    assert data.prepare("kaggle", Workspace(data_dir.parent), client=again, log=logs.append) == manifest
     assert again.calls == []
     assert (data_dir / "manifest.json").read_bytes() == before
     assert any("nothing to do" in line for line in logs)
@@ -130,10 +128,10 @@ def test_temporary_folders_of_a_killed_run_are_removed(tmp_path, archives, token
 
 def test_rerun_of_a_finished_download_needs_no_credentials(tmp_path, archives, token, monkeypatch):
     data_dir = tmp_path / "data"
-    data.prepare("kaggle", data_dir, client=StandinClient(archives), log=lambda _: None)
+    data.prepare("kaggle", Workspace(data_dir.parent), client=StandinClient(archives), log=lambda _: None)
     monkeypatch.delenv("KAGGLE_API_TOKEN")
     again = StandinClient(archives)
-    assert data.prepare("kaggle", data_dir, client=again, log=lambda _: None)["source"] == "kaggle"
+    assert data.prepare("kaggle", Workspace(data_dir.parent), client=again, log=lambda _: None)["source"] == "kaggle"
     assert again.calls == []
 
 
@@ -320,7 +318,7 @@ def test_missing_credentials_say_how_to_get_a_token(tmp_path):
         assert words in str(err.value)
     data_dir = tmp_path / "data"
     with pytest.raises(KaggleError, match="DATA=demo"):
-        data.prepare("kaggle", data_dir, log=lambda _: None)
+        data.prepare("kaggle", Workspace(data_dir.parent), log=lambda _: None)
     assert not data_dir.exists()
 
 
@@ -341,7 +339,7 @@ def _fake_demo(monkeypatch) -> list[Path]:
 def test_auto_without_credentials_builds_the_demo_and_says_so(tmp_path, monkeypatch):
     built = _fake_demo(monkeypatch)
     logs: list[str] = []
-    manifest = data.prepare("auto", tmp_path / "data", log=logs.append)
+    manifest = data.prepare("auto", Workspace(tmp_path), log=logs.append)
     assert manifest["source"] == "demo"
     assert built == [tmp_path / "data" / "demo" / "seed0-2spk"]
     assert (tmp_path / "data" / "raw").resolve() == built[0].resolve()
@@ -352,14 +350,14 @@ def test_auto_with_broken_credentials_uses_the_demo(tmp_path, kaggle_env, monkey
     _fake_demo(monkeypatch)
     (kaggle_env.config / "kaggle.json").write_text("{not json")
     logs: list[str] = []
-    assert data.prepare("auto", tmp_path / "data", log=logs.append)["source"] == "demo"
+    assert data.prepare("auto", Workspace(tmp_path), log=logs.append)["source"] == "demo"
     assert "broken" in logs[0] and "kaggle.json" in logs[0]
 
 
 def test_auto_with_credentials_downloads(tmp_path, archives, token):
     logs: list[str] = []
     client = StandinClient(archives)
-    assert data.prepare("auto", tmp_path / "data", client=client, log=logs.append)["source"] == "kaggle"
+    assert data.prepare("auto", Workspace(tmp_path), client=client, log=logs.append)["source"] == "kaggle"
     assert client.calls == ["train.7z", "test.7z"]
     assert "found the Kaggle API token from KAGGLE_API_TOKEN" in logs[0]
 
@@ -458,7 +456,7 @@ def _http_error(status: int) -> requests.HTTPError:
 def _download_error(tmp_path: Path, error: BaseException, logs: list[str] | None = None) -> KaggleError:
     data_dir = tmp_path / "data"
     with pytest.raises(KaggleError) as err:
-        data.prepare("kaggle", data_dir, client=StandinClient(error=error),
+        data.prepare("kaggle", Workspace(data_dir.parent), client=StandinClient(error=error),
                      log=(logs.append if logs is not None else lambda _: None))
     assert not (data_dir / "kaggle").exists() and not (data_dir / "raw").exists()
     return err.value
@@ -515,7 +513,7 @@ def test_a_successful_download_keeps_the_secret_out_of_logs_and_manifest(tmp_pat
     assert creds.secrets == (TOKEN,)
     assert not leaks(repr(creds)) and not leaks(str(creds))
     logs: list[str] = []
-    data.prepare("auto", tmp_path / "data", client=StandinClient(archives), log=logs.append)
+    data.prepare("auto", Workspace(tmp_path), client=StandinClient(archives), log=logs.append)
     assert logs and not any(leaks(line) for line in logs)
     assert not leaks((tmp_path / "data" / "manifest.json").read_text())
 

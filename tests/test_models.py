@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
+import optuna
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from models import registry  # noqa: E402
+from models import registry
 
 SHAPE = (101, 40)
 N_CLASSES = 12
@@ -60,13 +60,50 @@ def test_save_and_load_give_the_same_predictions(name, tmp_path):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_every_model_has_the_interface(name):
+def test_every_model_keeps_the_contract(name):
+    """registry.ModelModule: the interface, frozen Params with defaults, no name clashing with
+    a training setting, probabilities for any number of classes (31 with word targets)."""
     module = registry.get(name)
-    for attr in ("Params", "TOY", "CPU", "build", "search_space"):
-        assert hasattr(module, attr), f"{name} lacks {attr}"
-    optuna = pytest.importorskip("optuna")
+    assert registry.contract_problems(name, module) == []
     params = module.search_space(optuna.trial.FixedTrial(_first_choices(module)))
     assert isinstance(params, module.Params)
+    keras.utils.set_random_seed(0)
+    words = module.build(module.TOY, SHAPE, 31)
+    p = np.asarray(words(toy_batch()[0], training=False))
+    assert p.shape == (16, 31) and np.allclose(p.sum(axis=1), 1, rtol=1e-4) and (p >= 0).all()
+
+
+def test_the_contract_check_finds_a_broken_module():
+    import types
+    from dataclasses import dataclass
+
+    @dataclass
+    class Params:
+        lr: float = 0.1
+        width: int = 8
+
+    broken = types.SimpleNamespace(Params=Params, TOY=Params(), CPU=None, build=lambda *a: None,
+                                   search_space=lambda trial: Params(lr=trial.suggest_float("epochs", 0, 1)))
+    assert registry.contract_problems("broken", broken) == ["broken.Params is not a frozen dataclass"]
+    Frozen = dataclass(frozen=True)(type("Params", (), {"__annotations__": {"lr": float}, "lr": 0.1}))
+    broken = types.SimpleNamespace(Params=Frozen, TOY=Frozen(), CPU=None, build=lambda *a: None,
+                                   search_space=lambda trial: Frozen(lr=trial.suggest_float("epochs", 0, 1)))
+    problems = registry.contract_problems("broken", broken)
+    assert "broken.CPU is not a broken.Params" in problems
+    assert "broken.Params fields named like training settings: ['lr']" in problems
+    assert "broken.search_space suggests names of training settings: ['epochs']" in problems
+    assert registry.contract_problems("empty", types.SimpleNamespace()) == [
+        "empty lacks Params, CPU, TOY, build, search_space"]
+
+
+def test_the_demo_and_benchmark_lists_come_from_the_modules(monkeypatch):
+    import toy_model
+
+    monkeypatch.setattr(toy_model, "DEMO", True, raising=False)
+    monkeypatch.setitem(registry.MODELS, "toy_dense", toy_model)
+    assert registry.demo_models()[-1] == "toy_dense" and "toy_dense" in registry.default_models()
+    monkeypatch.setattr(toy_model, "BASELINE", True, raising=False)
+    assert "toy_dense" in registry.baselines() and "toy_dense" not in registry.default_models()
 
 
 def _first_choices(module):

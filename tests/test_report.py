@@ -9,8 +9,9 @@ import re
 import numpy as np
 import pytest
 
+from competition.calibration import Calibration
 from competition.labels import LABELS
-from submissions import priors, report
+from submissions import blend, report
 
 C = len(LABELS)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -28,14 +29,13 @@ def _data(name: str = "rep", with_test: bool = True, chosen: str = "weights") ->
                "fold_accuracy": {0: 0.91, 1: 0.915}},
               {"name": "bc_resnet/r2", "accuracy": 0.905, "log_loss": 0.33, "weight": weights[1],
                "fold_accuracy": {0: 0.90, 1: 0.91}}],
-        methods=[{"method": m, "accuracy": a, "log_loss": 0.3, "fits": m not in ("mean", "logmean"),
-                  "weights": None if m == "stack" else [0.6, 0.4]}
-                 for m, a in [("mean", 0.92), ("logmean", 0.921), ("weights", 0.925), ("caruana", 0.924),
-                              ("stack", 0.923)]],
+        methods=[{"method": m.name, "summary": m.summary, "accuracy": 0.92 + 0.001 * i, "log_loss": 0.3,
+                  "fits": m.fits, "weighted": m.weighted, "weights": [0.6, 0.4] if m.weighted else None}
+                 for i, m in enumerate(blend.REGISTRY.values())],
         oof_confusion=cm, per_class={"blend (weights)": {lab: 0.9 for lab in LABELS},
                                      "best run": {**{lab: 0.85 for lab in LABELS}, "yes": None}},
         train_priors=train, test_priors=np.full(C, 1 / C),
-        calibration=priors.Calibration(0.8, np.linspace(-0.5, 2.5, C)),
+        calibration=Calibration(0.8, np.linspace(-0.5, 2.5, C)),
         facts=[("submission", "artifacts/submissions/rep.csv"), ("note", "<b>escaped</b>")],
         notes=["warning: something to see"],
         test=[{"what": "blend (weights)", "raw": 0.88, "accuracy": 0.90}] if with_test else None,

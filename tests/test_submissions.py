@@ -12,7 +12,7 @@ import pytest
 import requests
 from helpers import StandinClient
 
-from competition import kaggle_api
+from competition import kaggle_api, layout
 from competition.labels import LABEL_INDEX, LABELS
 from submissions import score as score_cli
 from submissions import submission, submit
@@ -168,7 +168,7 @@ def test_score_cli(keyed, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "accuracy 0.9333 on 30 clips" in out and "Public: 0.9000" in out and "yes 0.667" in out
     assert "confusion (rows: true" in out
-    assert score_cli.main(["--submission", str(keyed["sub"]), "--data-dir", str(tmp_path / "nodata")]) == 2
+    assert score_cli.main(["--submission", str(keyed["sub"]), "--workspace", str(tmp_path / "nodata")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("make score: error: no answer key given") and "make data" in err
 
@@ -209,7 +209,8 @@ def kaggle_project(tmp_path, kaggle_env, monkeypatch) -> dict:
         (root / "test" / "audio" / n).touch()
     (tmp_path / "data" / "raw").symlink_to("kaggle")
     (tmp_path / "data" / "manifest.json").write_text(json.dumps(
-        {"source": "kaggle", "root": str(root), "fingerprint": "kagglefp", "solution": None}))
+        {"source": "kaggle", "root": str(root), "fingerprint": "kagglefp", "solution": None,
+         "stamp": layout.fingerprint(root)[1]}))
     paths = submission.write("blend", names, _probs(3), {"method": "weights", "honest_cv": {"accuracy": 0.9},
                                                           "runs": [{}, {}], "priors": {"mode": "em"},
                                                           "data": {"fingerprint": "kagglefp"}},
@@ -277,7 +278,7 @@ def test_submit_refuses_files_for_other_data(kaggle_project, monkeypatch):
     client = SubmitStandin()
     data = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**data, "source": "demo", "fingerprint": "kagglefp"}))
-    with pytest.raises(SubmissionError, match="holds demo data, not Kaggle's test set.*--force"):
+    with pytest.raises(SubmissionError, match="holds demo data, not Kaggle's test set.*make submit FORCE=1"):
         submit.submit(message="m", client=client)
     assert submit.submit(message="m", client=client, force=True, log=lambda *a: None) == "0.88123"
     manifest.write_text(json.dumps({**data, "fingerprint": "otherfp"}))

@@ -3,18 +3,19 @@ clearly what is wrong."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 
-optuna = pytest.importorskip("optuna")
+from competition.provenance import RunRecord, TunedRecord
+from competition.workspace import Workspace
+from models import train, tune
 
-from models import train, tune  # noqa: E402
-
+WS = Workspace()
 REPO = Path(__file__).resolve().parents[1]
 TOY_ARGS = ["--model", "cnn_resnet", "--profile", "toy", "--epochs", "2", "--n-folds", "3",
             "--tune-folds", "0", "--set", "batch_size=32", "tta=1"]
@@ -26,29 +27,29 @@ def states(study):
 
 def test_a_study_runs_exports_best_and_train_uses_it(tone_project, capsys):
     assert tune.main([*TOY_ARGS, "--trials", "2", "--seed", "0"]) == 0
-    study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None))
+    study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None, WS))
     assert len(study.trials) == 2 and "COMPLETE" in states(study)
-    best = json.loads(Path("artifacts/tune/cnn_resnet/best.json").read_text())
-    assert best["trial"] == study.best_trial.number and best["value"] == pytest.approx(study.best_value)
-    assert set(best["params"]) == {"stem", "filters", "blocks_per_stage", "dropout"}
-    assert "lr" in best["train"]
+    best = TunedRecord.read(Path("artifacts/tune/cnn_resnet/best.json"))
+    assert best.trial == study.best_trial.number and best.value == pytest.approx(study.best_value)
+    assert set(best.params) == {"stem", "filters", "blocks_per_stage", "dropout"}
+    assert "lr" in best.train and best.profile == "toy" and best.batch_size == 32
+    assert best.inputs.data_fingerprint == tone_project.manifest["fingerprint"] and best.code.sources
     html = Path("artifacts/tune/cnn_resnet/report/index.html").read_text()
     assert "Best trials" in html and "history.png" in html
     assert Path("artifacts/tune/cnn_resnet/report/history.png").stat().st_size > 1000
     # a rerun continues the same study
     assert tune.main([*TOY_ARGS, "--trials", "1"]) == 0
-    assert len(optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None)).trials) == 3
-    # make train picks the tuned parameters up (the best after the rerun) and records where they came from
-    best = json.loads(Path("artifacts/tune/cnn_resnet/best.json").read_text())
-    cache, folds, folds_file = tone_project
-    logged = []
-    s = train.TrainSettings(epochs=1, batch_size=32, tta=1)
-    out = train.train_run("cnn_resnet", s, cache, folds, folds_file, 3, profile="toy", only_folds=[0],
-                          log=logged.append, verbose=0)
-    params = json.loads((out / "params.json").read_text())
-    assert params["params"]["filters"] == best["params"]["filters"]
-    assert params["train"]["lr"] == pytest.approx(best["train"]["lr"])
-    assert "tuned" in params["params_source"] and any("tuned parameters" in line for line in logged)
+    assert len(optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None, WS)).trials) == 3
+    # make train picks the tuned values up (the best after the rerun) and records where they came from
+    best = TunedRecord.read(Path("artifacts/tune/cnn_resnet/best.json"))
+    assert train.main(["--models", "cnn_resnet", "--profile", "toy", "--folds", "0", "--epochs", "1",
+                       "--set", "batch_size=32", "tta=1", "--verbose", "0"]) == 0
+    assert "tuned (artifacts/tune/cnn_resnet/best.json" in capsys.readouterr().out
+    record = RunRecord.read(next(Path("artifacts/runs/cnn_resnet").glob("*/params.json")))
+    assert record.params["filters"] == best.params["filters"]
+    assert record.train["lr"] == pytest.approx(best.train["lr"])
+    assert record.sources["train.lr"].startswith("tuned") and record.sources["params.filters"].startswith("tuned")
+    assert record.tuned["trial"] == best.trial
 
 
 def test_the_pruner_prunes_an_objective_built_to_be_pruned():
@@ -80,7 +81,7 @@ def test_the_keras_pruning_callback_reports_every_epoch_and_prunes():
 
 
 def test_a_crashing_trial_is_recorded_as_failed_and_the_study_goes_on(tone_project, monkeypatch):
-    real = train.train_fold
+    real = tune.train_fold
     calls = []
 
     def sometimes_crashes(*a, **k):
@@ -89,9 +90,9 @@ def test_a_crashing_trial_is_recorded_as_failed_and_the_study_goes_on(tone_proje
             raise FloatingPointError("loss became NaN")
         return real(*a, **k)
 
-    monkeypatch.setattr(train, "train_fold", sometimes_crashes)
+    monkeypatch.setattr(tune, "train_fold", sometimes_crashes)
     assert tune.main([*TOY_ARGS, "--trials", "2"]) == 0
-    study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None))
+    study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None, WS))
     assert sorted(states(study)) == ["COMPLETE", "FAIL"]
 
 
@@ -99,7 +100,7 @@ def test_ctrl_c_stops_cleanly(tone_project, monkeypatch, capsys):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "train_fold", interrupted)
+    monkeypatch.setattr(tune, "train_fold", interrupted)
     assert tune.main([*TOY_ARGS, "--trials", "3"]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "Traceback" not in err
@@ -113,7 +114,7 @@ def _worker_env():
 
 def _two_workers(extra: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "models.tune", *TOY_ARGS, "--trials", "4", "--workers", "2",
-                           "--set", "epochs=1", *extra], env=env, capture_output=True, text=True, timeout=600)
+                           "--epochs", "1", *extra], env=env, capture_output=True, text=True, timeout=600)
 
 
 def _check_four_trials_once(study):
@@ -127,7 +128,7 @@ def _check_four_trials_once(study):
 def test_two_workers_share_one_journal_study(tone_project):
     proc = _two_workers([], _worker_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
-    _check_four_trials_once(optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None)))
+    _check_four_trials_once(optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None, WS)))
     assert "worker 2: 2 trials" in proc.stdout
 
 
@@ -138,11 +139,12 @@ def test_two_workers_share_one_postgresql_study(tone_project, postgres_url):
     _check_four_trials_once(optuna.load_study(study_name="cnn_resnet", storage=postgres_url))
     assert "not-a-secret" not in proc.stdout + proc.stderr
     assert "not-a-secret" not in Path("artifacts/tune/cnn_resnet/best.json").read_text()
+    assert TunedRecord.read(Path("artifacts/tune/cnn_resnet/best.json")).storage.startswith("postgresql://kws:***@")
 
 
 def test_a_study_from_other_data_is_refused(tone_project, capsys):
-    storage = tune.storage_for("cnn_resnet", None)
-    tune.open_study("cnn_resnet", storage, {"data": "other", "features": "x"}, "median")
+    storage = tune.storage_for("cnn_resnet", None, WS)
+    tune.open_study("cnn_resnet", storage, {"data": "other", "features": "x"}, "median", ws=WS)
     assert tune.main([*TOY_ARGS, "--trials", "1"]) == 2
     err = capsys.readouterr().err
     assert "other data or settings" in err and "delete" in err
@@ -151,10 +153,10 @@ def test_a_study_from_other_data_is_refused(tone_project, capsys):
 def test_fixed_parameters_hold_in_every_trial_and_best_json(tone_project, capsys):
     fix = ["--fix", "width=16", "blocks_per_stage=1"]
     assert tune.main([*TOY_ARGS, "--trials", "2", "--seed", "0", *fix]) == 0
-    study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None))
+    study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None, WS))
     assert [(t.params["width"], t.params["blocks_per_stage"]) for t in study.trials] == [(16, 1), (16, 1)]
-    best = json.loads(Path("artifacts/tune/cnn_resnet/best.json").read_text())
-    assert best["params"]["filters"] == [32, 64, 128] and best["params"]["blocks_per_stage"] == 1
+    best = TunedRecord.read(Path("artifacts/tune/cnn_resnet/best.json"))
+    assert best.params["filters"] == [32, 64, 128] and best.params["blocks_per_stage"] == 1 and best.fixed["width"] == 16
     capsys.readouterr()
     # other fixed values would change what the scores mean: the study refuses them
     assert tune.main([*TOY_ARGS, "--trials", "1", "--fix", "width=24"]) == 2
@@ -194,4 +196,18 @@ def test_a_trial_left_running_by_a_dead_process_is_failed():
 
 def test_trials_split_over_workers_add_up():
     assert tune.split_trials(7, 3) == [3, 2, 2] and sum(tune.split_trials(200, 8)) == 200
-    assert tune.redact_url("postgresql://u:p%40ss@h:5/db") == "postgresql://u:***@h:5/db"
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("postgresql://u:p%40ss@h:5/db", "p%40ss"),
+    ("postgresql://:secret@host/db", "secret"),
+    ("postgresql://u:p@ss@host/db", "p@ss"),
+    ("postgresql://u@host/db?password=secret&sslmode=require", "secret"),
+    ("postgresql+psycopg://me:hunter22@127.0.0.1:1/nothing", "hunter22"),
+])
+def test_storage_passwords_are_masked_in_every_form(url, secret):
+    masked = tune.redact_url(url)
+    assert secret not in masked and "***" in masked
+    assert tune.redact(f"could not connect to {url}: password {secret} rejected", url).count(secret) == 0
+    if "sslmode" in url:
+        assert "sslmode=require" in masked

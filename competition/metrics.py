@@ -1,4 +1,5 @@
-"""The competition metric and the numbers around it, on plain arrays.
+"""The competition metric and the numbers around it, on plain arrays: the one implementation
+used by training (cv.json, the per-epoch validation), tuning and blending.
 
 `probs` are `(n, 12)` probabilities with columns in `competition.labels.LABELS` order,
 `y` and `pred` are `(n,)` integer class indices into the same order.

@@ -1,0 +1,252 @@
+"""Training one fold: targets, the epoch's rows, the feeder, the models around the registry
+model, prediction with TTA, and `train_fold`, which `make train` and `make tune` both call.
+
+Shapes: `x` `(clips, frames, mels)` float32 dB; labels `(clips,)` int indices into LABELS;
+probabilities `(clips, 12)` float32 rows that sum to 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+
+from competition import metrics
+from competition.features import Cache
+from competition.labels import COMMANDS, LABEL_INDEX, LABELS, UNKNOWN, word_to_label
+from models import registry
+from models.augment import augmenter, shift_frames
+from models.device import configure_device
+from models.settings import AugSettings, TrainSettings
+
+# --- targets and sampling --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the network outputs and how that maps back to the 12 labels."""
+
+    names: tuple[str, ...]  # output names, in order
+    to_labels: np.ndarray  # (outputs, 12) 0/1: output i counts towards label j
+
+
+def make_targets(index: pd.DataFrame, kind: str) -> Targets:
+    """`labels`: the 12 labels; `words`: every word of the index (and silence), summed back to 12."""
+    if kind == "labels":
+        return Targets(LABELS, np.eye(len(LABELS), dtype=np.float32))
+    words = tuple(sorted(index["word"].unique()))
+    m = np.zeros((len(words), len(LABELS)), np.float32)
+    for i, w in enumerate(words):
+        m[i, LABEL_INDEX[word_to_label(w)]] = 1
+    return Targets(words, m)
+
+
+def target_ids(index: pd.DataFrame, t: Targets) -> np.ndarray:
+    col = index["label"] if t.names == LABELS else index["word"]
+    lookup = {n: i for i, n in enumerate(t.names)}
+    return col.map(lookup).to_numpy(np.int64)
+
+
+def epoch_rows(labels: np.ndarray, rows: np.ndarray, s: TrainSettings, rng: np.random.Generator) -> np.ndarray:
+    """The training rows of one epoch, shuffled.
+
+    `unknown` is most of Kaggle's train clips but a twelfth of its test clips, and some
+    commands have fewer clips than others (on/off in Speech Commands v2):
+    - `balanced`: every label gets the median label count each epoch (big labels drawn
+      afresh without replacement, small ones repeated): the epoch looks like the test set;
+    - `subsample`: only `unknown` is cut, to `unknown_per_epoch` x the mean command count;
+    - `weights` and `none`: every row once (`weights` reweights the loss instead)."""
+    if s.balance == "balanced":
+        labs = labels[rows]
+        present, counts = np.unique(labs, return_counts=True)
+        per = int(np.median(counts))
+        picked = []
+        for lab, count in zip(present, counts):
+            mine = rows[labs == lab]
+            if count >= per:
+                picked.append(rng.choice(mine, size=per, replace=False))
+            else:  # every clip once, the rest drawn again
+                picked.append(np.concatenate([mine, rng.choice(mine, size=per - count, replace=True)]))
+        return rng.permutation(np.concatenate(picked))
+    if s.balance == "subsample":
+        is_unknown = labels[rows] == LABEL_INDEX[UNKNOWN]
+        command_counts = [np.sum(labels[rows] == LABEL_INDEX[c]) for c in COMMANDS]
+        keep = int(round(s.unknown_per_epoch * np.mean(command_counts)))
+        unknown = rows[is_unknown]
+        if keep < len(unknown):
+            unknown = rng.choice(unknown, size=keep, replace=False)
+        rows = np.concatenate([rows[~is_unknown], unknown])
+    return rng.permutation(rows)
+
+
+def class_weights(labels: np.ndarray, n: int) -> np.ndarray:
+    """Inverse-frequency weights per label, mean 1 over the clips."""
+    counts = np.bincount(labels, minlength=n).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / (n * np.maximum(counts, 1)), 0.0)
+    return (w / (w[labels].mean())).astype(np.float32)
+
+
+# --- the feeder -------------------------------------------------------------------------------
+
+
+class Feeder(keras.utils.PyDataset):
+    """`(x, one-hot y, sample weight)` batches that only slice arrays: augmentation happens on
+    the accelerator inside the model; mixup (if on) mixes pairs here."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, labels12: np.ndarray, rows: np.ndarray, n_out: int,
+                 s: TrainSettings, batch_size: int, seed: int):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.x, self.y, self.labels12, self.rows, self.n_out = x, y, labels12, rows, n_out
+        self.s, self.batch_size = s, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.weights = class_weights(labels12[rows], len(LABELS)) if s.balance == "weights" else None
+        self.order = epoch_rows(labels12, rows, s, self.rng)
+
+    def __len__(self):
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def __getitem__(self, i):
+        idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
+        xb = np.asarray(self.x[idx], dtype=np.float32)
+        yb = np.eye(self.n_out, dtype=np.float32)[self.y[idx]]
+        wb = self.weights[self.labels12[idx]] if self.weights is not None else np.ones(len(idx), np.float32)
+        alpha = self.s.aug.mixup_alpha
+        if alpha > 0:
+            lam = self.rng.beta(alpha, alpha, size=(len(idx), 1)).astype(np.float32)
+            perm = self.rng.permutation(len(idx))
+            xb = lam[:, :, None] * xb + (1 - lam[:, :, None]) * xb[perm]
+            yb = lam * yb + (1 - lam) * yb[perm]
+            wb = lam[:, 0] * wb + (1 - lam[:, 0]) * wb[perm]
+        return xb, yb, wb
+
+    def on_epoch_end(self):
+        self.order = epoch_rows(self.labels12, self.rows, self.s, self.rng)
+
+
+# --- model assembly ----------------------------------------------------------------------------
+
+
+def inference_model(body, mean: float, std: float):
+    """Normalisation (fixed, from the training fold) + the registry model: what is saved."""
+    inp = keras.Input(body.input_shape[1:])
+    x = keras.layers.Normalization(mean=mean, variance=std**2, name="normalise")(inp)
+    return keras.Model(inp, body(x), name=f"{body.name}_inference")
+
+
+def training_model(model, aug: AugSettings, noise_bank: np.ndarray | None, seed: int):
+    """Augmentation layers (active only in training) in front of the inference model."""
+    inp = keras.Input(model.input_shape[1:])
+    x = inp
+    for layer in augmenter(aug, noise_bank, seed):
+        x = layer(x)
+    return keras.Model(inp, model(x), name="train")
+
+
+def predict(model, x: np.ndarray, s: TrainSettings, t: Targets, batch_size: int = 512) -> np.ndarray:
+    """12-label probabilities `(clips, 12)`, averaged over `s.tta` time-shifted views."""
+    shifts = [0, s.tta_frames, -s.tta_frames, 2 * s.tta_frames, -2 * s.tta_frames][: max(1, s.tta)]
+    total = np.zeros((len(x), len(LABELS)), np.float64)
+    max_shift = max(abs(v) for v in shifts) or 1
+    for shift in shifts:
+        view = x if shift == 0 else np.asarray(shift_frames(x, np.full(len(x), shift), max_shift))
+        total += model.predict(view, batch_size=batch_size, verbose=0).astype(np.float64) @ t.to_labels
+    return metrics.normalise(total).astype(np.float32)
+
+
+class Validation(keras.callbacks.Callback):
+    """After each epoch: 12-label accuracy and log loss on the held-out fold, into the logs
+    (`val_accuracy`, `val_loss`), where EarlyStopping, the progress line and an Optuna pruner
+    read them. No TTA here: it would triple the cost of every epoch."""
+
+    def __init__(self, model, x_val: np.ndarray, labels_val: np.ndarray, s: TrainSettings, t: Targets):
+        super().__init__()
+        self.inference, self.x_val, self.labels_val, self.t = model, x_val, labels_val, t
+        self.plain = dataclasses.replace(s, tta=1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            p = predict(self.inference, self.x_val, self.plain, self.t)
+            logs["val_accuracy"], logs["val_loss"] = metrics.accuracy(p, self.labels_val), metrics.log_loss(p, self.labels_val)
+
+
+# --- one fold ----------------------------------------------------------------------------------
+
+
+@dataclass
+class FoldData:
+    """Everything a fold needs, in memory: `x` `(clips, frames, mels)` float32 dB."""
+
+    x: np.ndarray
+    index: pd.DataFrame
+    fold: np.ndarray
+    x_test: np.ndarray
+    noise: np.ndarray
+    noise_index: pd.DataFrame
+
+    @property
+    def labels(self) -> np.ndarray:
+        """`(clips,)` int indices into LABELS."""
+        return self.index["label"].map(LABEL_INDEX).to_numpy(np.int64)
+
+
+def load_fold_data(cache: Cache, folds: pd.DataFrame) -> FoldData:
+    return FoldData(
+        x=np.asarray(cache.train, dtype=np.float32),
+        index=cache.train_index,
+        fold=folds["fold"].to_numpy(),
+        x_test=np.asarray(cache.test, dtype=np.float32),
+        noise=np.asarray(cache.noise, dtype=np.float32),
+        noise_index=cache.noise_index,
+    )
+
+
+def fold_noise(data: FoldData, val_rows: np.ndarray) -> np.ndarray:
+    """Background-noise windows for augmentation, without the recordings whose silence clips
+    are in the validation fold (mixing those in would leak the validation silence)."""
+    held_out = {sp[len("noise-"):] for sp in data.index["speaker"].iloc[val_rows] if sp.startswith("noise-")}
+    keep = ~data.noise_index["source"].isin(held_out).to_numpy()
+    return data.noise[keep]
+
+
+def train_fold(name: str, params, s: TrainSettings, data: FoldData, k: int, *, device: str = "cpu",
+               callbacks: tuple = (), verbose: int = 2, predict_test: bool = True) -> dict:
+    """Train `name` on every fold but `k`, validate on `k`. Returns the inference model, its
+    history, `val_rows`, `oof` `(len(val_rows), 12)` and `test` `(test clips, 12)` probabilities."""
+    keras.utils.set_random_seed(s.seed * 1000 + k)
+    dev = configure_device(device)
+    t = make_targets(data.index, s.targets)
+    y = target_ids(data.index, t)
+    labels12 = data.labels
+    train_rows = np.flatnonzero(data.fold != k)
+    val_rows = np.flatnonzero(data.fold == k)
+    sample = data.x[train_rows[:: max(1, len(train_rows) // 2000)]]
+    mean, std = float(sample.mean()), float(sample.std() + 1e-6)
+
+    body = registry.get(name).build(params, data.x.shape[1:], len(t.names))
+    model = inference_model(body, mean, std)
+    trainer = training_model(model, s.aug, fold_noise(data, val_rows), seed=s.seed * 1000 + k)
+    feeder = Feeder(data.x, y, labels12, train_rows, len(t.names), s, s.batch_size, seed=s.seed * 1000 + k)
+    steps = len(feeder) * s.epochs
+    warmup = int(len(feeder) * s.warmup_epochs)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        s.lr * 0.05, decay_steps=max(1, steps - warmup), alpha=0.0, warmup_target=s.lr, warmup_steps=warmup)
+    trainer.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=s.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
+        metrics=["accuracy"], jit_compile=dev["jit_compile"])
+    cbs = [Validation(model, data.x[val_rows], labels12[val_rows], s, t)]
+    if s.keep == "best":
+        cbs.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=s.epochs + 1,
+                                                 restore_best_weights=True, verbose=0))
+    history = trainer.fit(feeder, epochs=s.epochs, callbacks=[*cbs, *callbacks], verbose=verbose)
+    hist = pd.DataFrame(history.history)
+    hist.insert(0, "epoch", np.arange(1, len(hist) + 1))
+    return {
+        "model": model, "history": hist, "val_rows": val_rows, "device": dev,
+        "oof": predict(model, data.x[val_rows], s, t),
+        "test": predict(model, data.x_test, s, t) if predict_test else None,
+    }

@@ -1,0 +1,124 @@
+"""A training run: one model trained on every fold, in its own folder.
+
+    artifacts/runs/<model>/<run_id>/     <run_id>: competition.provenance.RunRecord.run_id
+      params.json                        the RunRecord: settings and their sources, inputs, code (written first)
+      fold_<k>/model.keras               the inference model of fold k (normalisation included)
+      fold_<k>/history.csv               per-epoch loss and validation metrics
+      fold_<k>/oof.npy, test.npy         fold k's predictions (its held-out clips; the test set)
+      fold_<k>/metrics.json              fold k's scores, time, precision
+      oof.npy   (train clips, 12)        each clip predicted by the fold model that did not see it
+      test.npy  (test clips, 12)         mean over the folds' models
+      cv.json                            accuracy, log loss, per-class accuracy per fold and overall
+
+A fold folder appears only when the fold is finished (written beside, then renamed), and a
+fold counts as finished only when all its files are there and its predictions have the
+right shape: anything else is trained again, with a line saying why. Other settings or other
+training code give another run_id, hence another folder: nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from competition import metrics
+from competition.files import atomic_dir, clean_stale, save_npy, write_json
+from competition.inputs import Inputs
+from competition.labels import LABELS
+from competition.provenance import RunRecord, code_version, package_versions
+from models.fold import load_fold_data, train_fold
+from models.plan import Plan
+
+FOLD_FILES = ("model.keras", "history.csv", "oof.npy", "test.npy", "metrics.json")
+
+
+def run_record(plan: Plan, inputs: Inputs, device: str) -> RunRecord:
+    return RunRecord(model=plan.model, profile=plan.profile, params=dataclasses.asdict(plan.params),
+                     train=dataclasses.asdict(plan.train), inputs=inputs.record(), code=code_version(),
+                     sources=plan.sources, tuned=plan.tuned, device=device,
+                     versions=package_versions(keras_backend=keras.backend.backend()))
+
+
+def unfinished(fdir: Path, n_val: int, n_test: int) -> str | None:
+    """Why fold folder `fdir` cannot be used as a finished fold, or None when it can."""
+    if not fdir.is_dir():
+        return "not trained yet"
+    missing = [f for f in FOLD_FILES if not (fdir / f).is_file()]
+    if missing:
+        return f"{', '.join(missing)} missing"
+    for name, rows in (("oof.npy", n_val), ("test.npy", n_test)):
+        try:
+            a = np.load(fdir / name)
+        except (OSError, ValueError, EOFError) as e:
+            return f"{name} unreadable ({type(e).__name__})"
+        if a.shape != (rows, len(LABELS)) or not np.isfinite(a).all():
+            return f"{name} has shape {a.shape} or non-finite values, expected ({rows}, {len(LABELS)})"
+    return None
+
+
+def combine(out: Path, n_train: int, folds: pd.DataFrame, n_folds: int) -> dict:
+    """Gather finished folds into oof.npy, test.npy and cv.json; return cv."""
+    labels = folds["label"].map({lab: i for i, lab in enumerate(LABELS)}).to_numpy()
+    oof = np.full((n_train, len(LABELS)), np.nan, np.float32)
+    tests, per_fold = [], {}
+    for k in range(n_folds):
+        fdir = out / f"fold_{k}"
+        if not fdir.is_dir():
+            continue
+        rows = np.flatnonzero(folds["fold"].to_numpy() == k)
+        oof[rows] = np.load(fdir / "oof.npy")
+        tests.append(np.load(fdir / "test.npy"))
+        per_fold[str(k)] = metrics.summary(oof[rows], labels[rows])
+    done = ~np.isnan(oof[:, 0])
+    cv = {"complete": len(per_fold) == n_folds, "folds_trained": sorted(int(k) for k in per_fold),
+          "folds": per_fold, "overall": metrics.summary(oof[done], labels[done]) if done.any() else None}
+    save_npy(out / "oof.npy", oof)
+    if tests:
+        save_npy(out / "test.npy", np.mean(tests, axis=0).astype(np.float32))
+    write_json(out / "cv.json", cv)
+    return cv
+
+
+def train_run(plan: Plan, inputs: Inputs, *, only_folds: list[int] | None = None, device: str = "cpu",
+              log=print, verbose: int = 2) -> Path:
+    """Train every fold of `plan.model` on `inputs` (skipping finished ones); return the run folder."""
+    record = run_record(plan, inputs, device)
+    out = inputs.ws.run_dir(plan.model, record.run_id)
+    if not (out / "params.json").is_file():
+        record.write(out / "params.json")
+    cache, folds = inputs.load()
+    data = load_fold_data(cache, folds)
+    n_folds = inputs.folds.n_folds
+    for k in range(n_folds) if only_folds is None else only_folds:
+        fdir = out / f"fold_{k}"
+        clean_stale(fdir)
+        val_rows = np.flatnonzero(data.fold == k)
+        why = unfinished(fdir, len(val_rows), len(data.x_test))
+        if why is None:
+            log(f"{plan.model} fold {k + 1}/{n_folds}: finished earlier, skipped")
+            continue
+        if fdir.is_dir():
+            log(f"{plan.model} fold {k + 1}/{n_folds}: {why}; training it again")
+        log(f"{plan.model} fold {k + 1}/{n_folds}: training on {len(data.x) - len(val_rows)} clips, "
+            f"validating on {len(val_rows)} ({out})")
+        t0 = time.time()
+        result = train_fold(plan.model, plan.params, plan.train, data, k, device=device, verbose=verbose)
+        m = metrics.summary(result["oof"], data.labels[result["val_rows"]])
+        with atomic_dir(fdir) as tmp:
+            result["model"].save(tmp / "model.keras")
+            result["history"].to_csv(tmp / "history.csv", index=False)
+            np.save(tmp / "oof.npy", result["oof"])
+            np.save(tmp / "test.npy", result["test"])
+            write_json(tmp / "metrics.json", {**m, "seconds": time.time() - t0, **result["device"]})
+        log(f"{plan.model} fold {k + 1}/{n_folds}: accuracy {m['accuracy']:.4f}, log loss {m['log_loss']:.4f} "
+            f"({time.time() - t0:.0f} s)")
+    cv = combine(out, len(data.x), folds, n_folds)
+    if cv["overall"]:
+        log(f"{plan.model}: {'CV' if cv['complete'] else 'partial CV'} accuracy {cv['overall']['accuracy']:.4f} "
+            f"over folds {cv['folds_trained']} -> {out}")
+    return out
