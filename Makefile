@@ -135,8 +135,12 @@ bench: bench-features bench-train bench-tune ## All benchmarks
 # --- quality ---------------------------------------------------------------
 
 .PHONY: test
-test: $(STAMP) ## Run the test suite with TensorFlow's strictest CPU kernels (PYTEST_ARGS="-k name" to select)
-	TF_ENABLE_ONEDNN_OPTS=$${TF_ENABLE_ONEDNN_OPTS:-0} $(PYTHON) -m pytest $(PYTEST_ARGS)
+test: $(STAMP) ## Run the test suite with TensorFlow's strictest CPU kernels, then the 15 slowest (PYTEST_ARGS="-k name")
+	TF_ENABLE_ONEDNN_OPTS=$${TF_ENABLE_ONEDNN_OPTS:-0} $(PYTHON) -m pytest --durations=15 $(PYTEST_ARGS)
+
+.PHONY: test-fast
+test-fast: $(STAMP) ## The tests that do not train, tune or build real data (about a minute)
+	TF_ENABLE_ONEDNN_OPTS=$${TF_ENABLE_ONEDNN_OPTS:-0} $(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(STAMP) ## Check the code with ruff

@@ -749,13 +749,16 @@ def build_demo(
             probe.set_voice(v)
     plan = plan_demo(seed, speakers, voices, variants)
 
-    files.clean_stale(dest)
-    with files.atomic_dir(dest) as tmp:
-        total = sum(t.size for t in plan.tasks)
-        with tqdm(total=total, desc="demo data", unit="file", disable=not progress) as bar:
-            _run_all(list(plan.tasks), tmp, seed, paths, workers or _cpu_count(), bar)
-        frame = pd.DataFrame(list(plan.solution), columns=["fname", "label"])
-        files.write_csv(tmp / "test_solution.csv", frame)
-        files.write_json(tmp / "demo_speakers.json", _speakers_json(seed, plan))
-        files.write_text(tmp / "README.md", _readme(seed, plan))
-        layout.verify(tmp, all_words=True)
+    with files.locked(dest):  # a second `make data` at once waits, then finds the folder built
+        if dest.is_dir():
+            return
+        files.clean_stale(dest)
+        with files.atomic_dir(dest) as tmp:
+            total = sum(t.size for t in plan.tasks)
+            with tqdm(total=total, desc="demo data", unit="file", disable=not progress) as bar:
+                _run_all(list(plan.tasks), tmp, seed, paths, workers or _cpu_count(), bar)
+            frame = pd.DataFrame(list(plan.solution), columns=["fname", "label"])
+            files.write_csv(tmp / "test_solution.csv", frame)
+            files.write_json(tmp / "demo_speakers.json", _speakers_json(seed, plan))
+            files.write_text(tmp / "README.md", _readme(seed, plan))
+            layout.verify(tmp, all_words=True)

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from competition import layout
-from competition.files import atomic_dir, clean_stale
+from competition.files import atomic_dir, clean_stale, locked
 from competition.kaggle_api import (
     ARCHIVES,
     Credentials,
@@ -139,28 +139,30 @@ def download_competition(dest: Path, downloads: Path, *, client: KaggleClient | 
     A `dest` that exists is complete (it is renamed into place last) and is returned as is.
     A corrupt archive is deleted, so the next run downloads it again.
     """
-    clean_stale(dest)
-    if dest.is_dir():
-        log(f"{dest} already holds the extracted competition; nothing to download")
+    if not dest.is_dir():
+        creds = creds or require_credentials()  # before anything is written
+    with locked(dest, log, "downloading into"):  # a second `make data` waits, then finds it extracted
+        clean_stale(dest)
+        if dest.is_dir():
+            log(f"{dest} already holds the extracted competition; nothing to download")
+            return layout.verify(dest, all_words=True)
+        log(f"downloading the competition with the {creds}")
+        if client is None:
+            client = make_client(creds)
+        archives = []
+        for name in ARCHIVES:
+            with kaggle_errors(f"downloading {name}", creds):
+                path = client.download(name, downloads)
+            archives.append(unwrap_zip(Path(path)))
+        with atomic_dir(dest) as tmp:
+            for archive in archives:
+                log(f"extracting {archive.name} ...")
+                try:
+                    extract_7z(archive, tmp, use_7z=use_7z)
+                except CorruptArchiveError as e:
+                    archive.unlink(missing_ok=True)
+                    raise CorruptArchiveError(f"{e}. The file was deleted; rerun `make data` to download it again") from None
+            found = layout.problems(layout.scan(tmp), all_words=True)
+            if found:
+                raise layout.LayoutError("the downloaded archives are incomplete: " + "; ".join(found))
         return layout.verify(dest, all_words=True)
-    creds = creds or require_credentials()
-    log(f"downloading the competition with the {creds}")
-    if client is None:
-        client = make_client(creds)
-    archives = []
-    for name in ARCHIVES:
-        with kaggle_errors(f"downloading {name}", creds):
-            path = client.download(name, downloads)
-        archives.append(unwrap_zip(Path(path)))
-    with atomic_dir(dest) as tmp:
-        for archive in archives:
-            log(f"extracting {archive.name} ...")
-            try:
-                extract_7z(archive, tmp, use_7z=use_7z)
-            except CorruptArchiveError as e:
-                archive.unlink(missing_ok=True)
-                raise CorruptArchiveError(f"{e}. The file was deleted; rerun `make data` to download it again") from None
-        found = layout.problems(layout.scan(tmp), all_words=True)
-        if found:
-            raise layout.LayoutError("the downloaded archives are incomplete: " + "; ".join(found))
-    return layout.verify(dest, all_words=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
@@ -34,7 +35,16 @@ import pandas as pd
 from competition import layout
 from competition.audio import CLIP_SAMPLES, AudioError, read_audio, read_clip
 from competition.cli import run_stage
-from competition.files import atomic_dir, clean_stale, read_json, short_hash, write_csv, write_json
+from competition.files import (
+    atomic_dir,
+    clean_stale,
+    locked,
+    npy_rows,
+    read_json,
+    short_hash,
+    write_csv,
+    write_json,
+)
 from competition.labels import (
     BACKGROUND_DIR,
     COMMANDS,
@@ -280,58 +290,53 @@ def compute_files(paths: list[str], s: FeatureSettings, out: Path | None = None,
                   progress: bool = True) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
     """Spectrograms of `paths`, in order, computed on `workers` processes.
 
-    Writes a float16 `(good, frames, mels)` .npy at `out` (memory-mapped as it fills) or
-    returns it in memory. Returns (array, positions of the good files, [(path, reason)] of the bad).
-    """
+    Writes a float16 `(good, frames, mels)` .npy at `out` (through ordinary writes, chunk by
+    chunk; see files.npy_rows) and returns it memory-mapped, or returns it in memory. Returns
+    (array, positions of the good files, [(path, reason)] of the bad)."""
     from tqdm import tqdm
 
     workers = workers or default_workers()
-    shape = (len(paths), *input_shape(s))
-    target = np.lib.format.open_memmap(out, mode="w+", dtype=np.float16, shape=shape) if out else np.zeros(shape, np.float16)
     good: list[int] = []
     bad: list[tuple[str, str]] = []
     chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
-    cursor = 0
+    blocks: list[np.ndarray] = []
     bar = tqdm(total=len(paths), desc=desc, unit="clip", disable=not progress, mininterval=0.5)
 
-    def take(start: int, result) -> None:
-        nonlocal cursor
+    def results():
+        if workers <= 1 or len(chunks) <= 1:
+            yield from (_chunk_features(chunk, s) for chunk in chunks)
+            return
+        # forkserver, not fork: the caller may have imported TensorFlow (threads), and a forked
+        # child of a threaded process can deadlock on a lock some thread held at the fork
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_blas_thread) as pool:
+            yield from pool.map(_chunk_features, chunks, [s] * len(chunks))
+
+    def take(k: int, result, append) -> None:
         array, bad_here = result
         bad_pos = {i for i, _ in bad_here}
-        target[cursor : cursor + len(array)] = array
-        cursor += len(array)
-        n = len(chunks[start // CHUNK])
-        good.extend(start + i for i in range(n) if i not in bad_pos)
-        bad.extend((paths[start + i], reason) for i, reason in bad_here)
-        bar.update(n)
+        append(array)
+        good.extend(k * CHUNK + i for i in range(len(chunks[k])) if i not in bad_pos)
+        bad.extend((paths[k * CHUNK + i], reason) for i, reason in bad_here)
+        bar.update(len(chunks[k]))
 
-    if workers <= 1 or len(chunks) <= 1:
-        for k, chunk in enumerate(chunks):
-            take(k * CHUNK, _chunk_features(chunk, s))
-    else:
-        # fork: workers inherit the imported modules, and this process has no threads of TF
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_blas_thread) as pool:
-            for k, result in enumerate(pool.map(_chunk_features, chunks, [s] * len(chunks))):
-                take(k * CHUNK, result)
-    bar.close()
-    if cursor < len(paths):  # bad files left rows unused at the end: keep only the filled part
-        if out:
-            target.flush()
-            del target
-            full = np.load(out, mmap_mode="r")
-            tmp = out.with_name(out.name + ".compact.npy")
-            compact = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(cursor, *shape[1:]))
-            compact[:] = full[:cursor]
-            compact.flush()
-            del compact, full
-            os.replace(tmp, out)
-            target = np.load(out, mmap_mode="r")
-        else:
-            target = target[:cursor]
-    elif out:
-        target.flush()
-    return target, good, bad
+    with bar:  # closed (its line ended) however the loop ends, so an error line starts on a line of its own
+        if out is None:
+            for k, result in enumerate(results()):
+                take(k, result, blocks.append)
+            shape = (0, *input_shape(s))
+            return (np.concatenate(blocks) if blocks else np.zeros(shape, np.float16)), good, bad
+        with npy_rows(out, np.float16, input_shape(s)) as append:
+            for k, result in enumerate(results()):
+                take(k, result, append)
+    return np.load(out, mmap_mode="r"), good, bad
+
+
+def bytes_needed(n_clips: int, s: FeatureSettings) -> int:
+    """Disk space a cache of `n_clips` spectrograms needs while it is built (the rows are written,
+    then copied once into the .npy: twice the float16 array)."""
+    frames, mels = input_shape(s)
+    return 2 * n_clips * frames * mels * 2
 
 
 # --- the cache -------------------------------------------------------------------------------
@@ -344,22 +349,34 @@ def cache_key(s: FeatureSettings, manifest: dict) -> str:
 
 def build(s: FeatureSettings, ws: Workspace | None = None, *, workers: int | None = None, progress: bool = True,
           log=print) -> Path:
-    """Build the cache for the data in data/raw (or find it built), record it as current; return its folder."""
+    """Build the cache for the data in data/raw (or find it built), record it as current; return its folder.
+    A second process building the same cache waits for the first and then finds it built."""
     ws = ws or Workspace()
     manifest = ws.read_manifest()
     dest = ws.feature_cache(cache_key(s, manifest))
-    clean_stale(dest)
-    if (dest / "settings.json").is_file():
-        log(f"features up to date in {dest}")
-    else:
-        _build(s, manifest, dest, workers, progress, log)
+    with locked(dest, log, "building"):
+        clean_stale(dest)  # safe under the lock: only a killed builder of this cache left these
+        if (dest / "settings.json").is_file():
+            log(f"features up to date in {dest}")
+        else:
+            _build(s, manifest, dest, workers, progress, log)
     ws.set_current(manifest["fingerprint"], features={"key": dest.name, "settings": asdict(s)})
     return dest
+
+
+def check_space(folder: Path, needed: int) -> None:
+    """A LayoutError when `folder`'s disk has less than `needed` bytes free (checked before any work)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise layout.LayoutError(f"the feature cache needs about {needed / 1e9:.2f} GB in {folder} but only "
+                                 f"{free / 1e9:.2f} GB is free: free some space and rerun `make features`")
 
 
 def _build(s: FeatureSettings, manifest: dict, dest: Path, workers: int | None, progress: bool, log) -> None:
     root = Path(manifest["root"])
     layout.verify(root, all_words=False)
+    check_space(dest.parent, bytes_needed(manifest["train_clips"] + manifest["test_clips"], s))
     log(f"building features in {dest} from {root} ...")
     with atomic_dir(dest) as tmp:
         train = train_index(root)
@@ -398,12 +415,11 @@ def _build(s: FeatureSettings, manifest: dict, dest: Path, workers: int | None, 
 def _join_with_silence(tmp: Path, words: pd.DataFrame, silence: pd.DataFrame, silence_db: np.ndarray) -> None:
     """train.npy = word clips then silence clips, index rows in the same order."""
     word_db = np.load(tmp / "train_words.npy", mmap_mode="r")
-    out = np.lib.format.open_memmap(tmp / "train.npy", mode="w+", dtype=np.float16,
-                                    shape=(len(word_db) + len(silence_db), *word_db.shape[1:]))
-    out[: len(word_db)] = word_db
-    out[len(word_db) :] = silence_db
-    out.flush()
-    del out, word_db
+    with npy_rows(tmp / "train.npy", np.float16, word_db.shape[1:]) as append:
+        for i in range(0, len(word_db), 4096):
+            append(word_db[i : i + 4096])
+        append(silence_db)
+    del word_db
     (tmp / "train_words.npy").unlink()
     write_csv(tmp / "train_index.csv", pd.concat([words, silence], ignore_index=True))
 

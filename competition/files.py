@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,16 +36,59 @@ def short_hash(obj: Any, n: int = 10) -> str:
     return digest([json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)], n)
 
 
+def _lock_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.parent / f".{path.name}.lock"
+
+
+def _holder(f) -> str:
+    f.seek(0)
+    return f.read().strip() or "another process"
+
+
 @contextlib.contextmanager
-def locked(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive lock on `<path>.lock` (fcntl; released when the process ends, however
-    it ends) for a read-modify-write of `path` shared by several processes."""
-    lock = Path(f"{path}.lock")
+def locked(path: str | os.PathLike, log=None, what: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on `path` (a hidden `.<name>.lock` beside it; fcntl, so it is
+    released when the process ends, however it ends). When another process holds it, say so
+    through `log` and wait. Every writer of a shared artifact (a feature cache, a run's fold,
+    current.json) takes one, so two processes never destroy each other's work."""
+    lock = _lock_path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    with open(lock, "a+") as f:
         try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if log is not None:
+                log(f"waiting for {_holder(f)}, which is {what or 'writing'} {path} ...")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            f.flush()
             yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def lock_or_holder(path: str | os.PathLike) -> Iterator[str | None]:
+    """Try to lock `path` without waiting: yields None while holding it, or a description of the
+    process that holds it (then nothing is held)."""
+    lock = _lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield _holder(f)
+            return
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            f.flush()
+            yield None
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -53,6 +97,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def named_errors(path: str | os.PathLike) -> Iterator[None]:
+    """An OSError raised by a write without a file name (a full disk, a size limit) gets `path`,
+    so the one-line error can say which file could not be written."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
 
 
 @contextlib.contextmanager
@@ -65,7 +121,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file is as readable as any other
     try:
-        yield tmp
+        with named_errors(path):
+            yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -120,6 +177,38 @@ def read_json(path: str | os.PathLike) -> Any:
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
+
+
+@contextlib.contextmanager
+def npy_rows(path: str | os.PathLike, dtype, row_shape: tuple[int, ...]) -> Iterator:
+    """Write an .npy file of rows `(n, *row_shape)` block by block: yields `append(block)`.
+
+    Through ordinary file writes, never a memory map: a full disk is then an OSError (ENOSPC)
+    that a stage reports in one line, not a SIGBUS ("Bus error") from a mapped page. The rows go
+    to a hidden file first; the .npy (header with the final count, then the rows) is assembled at
+    the end, so `n` need not be known in advance (files the reader left out)."""
+    path = Path(path)
+    dtype = np.dtype(dtype)
+    raw_path = path.with_name(f".{path.name}.rows")
+    count = 0
+
+    def append(block: np.ndarray) -> None:
+        nonlocal count
+        block = np.ascontiguousarray(block, dtype=dtype)
+        if block.shape[1:] != tuple(row_shape):
+            raise ValueError(f"rows of shape {block.shape[1:]}, expected {tuple(row_shape)}")
+        raw.write(block.tobytes())
+        count += len(block)
+
+    try:
+        with named_errors(path), open(raw_path, "wb") as raw:
+            yield append
+        with named_errors(path), open(path, "wb") as out, open(raw_path, "rb") as rows:
+            np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                       "fortran_order": False, "shape": (count, *row_shape)})
+            shutil.copyfileobj(rows, out, 16 << 20)
+    finally:
+        raw_path.unlink(missing_ok=True)
 
 
 def write_csv(path: str | os.PathLike, frame) -> None:

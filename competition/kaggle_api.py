@@ -155,9 +155,18 @@ def kaggle_errors(action: str, creds: Credentials | None) -> Iterator[None]:
         else:
             # redact before cutting: a secret cut in half would no longer be recognised
             text = redact(str(e), creds).strip()
-            detail = text.splitlines()[0][:200] if text else type(e).__name__
-            msg = f"{action} failed ({type(e).__name__}: {detail}); check the network and rerun, a download resumes"
+            detail = shorten(text.splitlines()[0]) if text else type(e).__name__
+            resume = ", a download resumes where it stopped" if action.startswith("downloading") else ""
+            msg = f"{action} failed ({type(e).__name__}: {detail}); check the network and rerun{resume}"
         raise KaggleError(redact(msg, creds)) from None
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """`text` cut at a word boundary to at most `limit` characters, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return (cut if len(cut) > limit // 2 else text[:limit]) + " …"
 
 
 class KaggleClient(Protocol):

@@ -107,6 +107,8 @@ def problems(layout: Layout, *, all_words: bool = True) -> list[str]:
 def verify(root: str | os.PathLike, *, all_words: bool = True) -> Layout:
     """Scan `root` and raise LayoutError naming everything missing, or return its Layout."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise LayoutError(f"{root} is a file, not a data folder. {EXPECTED}")
     if not root.is_dir():
         raise LayoutError(f"data folder {root} does not exist. {EXPECTED}")
     layout = scan(root)

@@ -14,6 +14,10 @@ A fold folder appears only when the fold is finished (written beside, then renam
 fold counts as finished only when all its files are there and its predictions have the
 right shape: anything else is trained again, with a line saying why. Other settings or other
 training code give another run_id, hence another folder: nothing is overwritten.
+
+Each fold is trained under a lock: a second `make train` of the same run (on this machine, or
+another one sharing the folder) skips the folds the first is training and takes the others,
+so several processes split a run's folds between them; whoever finishes last combines them.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from competition import metrics
-from competition.files import atomic_dir, clean_stale, save_npy, write_json
+from competition.files import atomic_dir, clean_stale, lock_or_holder, locked, save_npy, write_json
 from competition.inputs import Inputs
 from competition.labels import LABELS
 from competition.provenance import RunRecord, code_version, package_versions
@@ -61,16 +65,16 @@ def unfinished(fdir: Path, n_val: int, n_test: int) -> str | None:
     return None
 
 
-def combine(out: Path, n_train: int, folds: pd.DataFrame, n_folds: int) -> dict:
-    """Gather finished folds into oof.npy, test.npy and cv.json; return cv."""
+def combine(out: Path, n_train: int, n_test: int, folds: pd.DataFrame, n_folds: int) -> dict:
+    """Gather the finished folds into oof.npy, test.npy and cv.json; return cv."""
     labels = folds["label"].map({lab: i for i, lab in enumerate(LABELS)}).to_numpy()
     oof = np.full((n_train, len(LABELS)), np.nan, np.float32)
     tests, per_fold = [], {}
     for k in range(n_folds):
         fdir = out / f"fold_{k}"
-        if not fdir.is_dir():
-            continue
         rows = np.flatnonzero(folds["fold"].to_numpy() == k)
+        if unfinished(fdir, len(rows), n_test) is not None:
+            continue
         oof[rows] = np.load(fdir / "oof.npy")
         tests.append(np.load(fdir / "test.npy"))
         per_fold[str(k)] = metrics.summary(oof[rows], labels[rows])
@@ -82,6 +86,31 @@ def combine(out: Path, n_train: int, folds: pd.DataFrame, n_folds: int) -> dict:
         save_npy(out / "test.npy", np.mean(tests, axis=0).astype(np.float32))
     write_json(out / "cv.json", cv)
     return cv
+
+
+def train_one(plan: Plan, data, k: int, fdir: Path, device: str, log, verbose: int) -> None:
+    """Train fold `k` into `fdir` unless it is finished (the caller holds the fold's lock)."""
+    n_folds = int(data.fold.max()) + 1
+    val_rows = np.flatnonzero(data.fold == k)
+    why = unfinished(fdir, len(val_rows), len(data.x_test))
+    if why is None:
+        log(f"{plan.model} fold {k + 1}/{n_folds}: finished earlier, skipped")
+        return
+    if fdir.is_dir():
+        log(f"{plan.model} fold {k + 1}/{n_folds}: {why}; training it again")
+    log(f"{plan.model} fold {k + 1}/{n_folds}: training on {len(data.x) - len(val_rows)} clips, "
+        f"validating on {len(val_rows)} ({fdir.parent})")
+    t0 = time.time()
+    result = train_fold(plan.model, plan.params, plan.train, data, k, device=device, verbose=verbose)
+    m = metrics.summary(result["oof"], data.labels[result["val_rows"]])
+    with atomic_dir(fdir) as tmp:
+        result["model"].save(tmp / "model.keras")
+        result["history"].to_csv(tmp / "history.csv", index=False)
+        np.save(tmp / "oof.npy", result["oof"])
+        np.save(tmp / "test.npy", result["test"])
+        write_json(tmp / "metrics.json", {**m, "seconds": time.time() - t0, **result["device"]})
+    log(f"{plan.model} fold {k + 1}/{n_folds}: accuracy {m['accuracy']:.4f}, log loss {m['log_loss']:.4f} "
+        f"({time.time() - t0:.0f} s)")
 
 
 def train_run(plan: Plan, inputs: Inputs, *, only_folds: list[int] | None = None, device: str = "cpu",
@@ -96,28 +125,14 @@ def train_run(plan: Plan, inputs: Inputs, *, only_folds: list[int] | None = None
     n_folds = inputs.folds.n_folds
     for k in range(n_folds) if only_folds is None else only_folds:
         fdir = out / f"fold_{k}"
-        clean_stale(fdir)
-        val_rows = np.flatnonzero(data.fold == k)
-        why = unfinished(fdir, len(val_rows), len(data.x_test))
-        if why is None:
-            log(f"{plan.model} fold {k + 1}/{n_folds}: finished earlier, skipped")
-            continue
-        if fdir.is_dir():
-            log(f"{plan.model} fold {k + 1}/{n_folds}: {why}; training it again")
-        log(f"{plan.model} fold {k + 1}/{n_folds}: training on {len(data.x) - len(val_rows)} clips, "
-            f"validating on {len(val_rows)} ({out})")
-        t0 = time.time()
-        result = train_fold(plan.model, plan.params, plan.train, data, k, device=device, verbose=verbose)
-        m = metrics.summary(result["oof"], data.labels[result["val_rows"]])
-        with atomic_dir(fdir) as tmp:
-            result["model"].save(tmp / "model.keras")
-            result["history"].to_csv(tmp / "history.csv", index=False)
-            np.save(tmp / "oof.npy", result["oof"])
-            np.save(tmp / "test.npy", result["test"])
-            write_json(tmp / "metrics.json", {**m, "seconds": time.time() - t0, **result["device"]})
-        log(f"{plan.model} fold {k + 1}/{n_folds}: accuracy {m['accuracy']:.4f}, log loss {m['log_loss']:.4f} "
-            f"({time.time() - t0:.0f} s)")
-    cv = combine(out, len(data.x), folds, n_folds)
+        with lock_or_holder(fdir) as holder:
+            if holder is not None:
+                log(f"{plan.model} fold {k + 1}/{n_folds}: {holder} is training it; left to that process")
+                continue
+            clean_stale(fdir)  # safe under the lock: only a killed trainer of this fold left these
+            train_one(plan, data, k, fdir, device, log, verbose)
+    with locked(out / "cv.json"):
+        cv = combine(out, len(data.x), len(data.x_test), folds, n_folds)
     if cv["overall"]:
         log(f"{plan.model}: {'CV' if cv['complete'] else 'partial CV'} accuracy {cv['overall']['accuracy']:.4f} "
             f"over folds {cv['folds_trained']} -> {out}")

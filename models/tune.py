@@ -203,6 +203,20 @@ def make_objective(model: str, data, s: TrainSettings, typed_params: dict, fold_
     return objective
 
 
+def _not_an_interrupt(record) -> bool:
+    return not (record.exc_info and record.exc_info[0] is not None and issubclass(record.exc_info[0], KeyboardInterrupt))
+
+
+def quiet_interrupts() -> None:
+    """Optuna logs a trial stopped by Ctrl-C as failed, with the whole traceback; the stage's own
+    line says it was interrupted, so that record is dropped (real failures keep theirs). On the
+    library's handlers: a logger's own filters do not see its children's records."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in optuna.logging.get_logger("optuna").handlers:
+        if _not_an_interrupt not in handler.filters:
+            handler.addFilter(_not_an_interrupt)
+
+
 def fail_dead_local_trials(study, log=print) -> None:
     """Mark RUNNING trials of this host whose process is gone as FAILED (a killed worker on the
     journal file storage; database storages do this themselves through heartbeats)."""
@@ -420,7 +434,7 @@ def tune(args, argv: list[str]) -> int:
         return code
     study = open_study(args.model, storage, setup.identity(), args.pruner, args.seed, setup.fixed, setup.ws)
     fail_dead_local_trials(study)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_interrupts()
     cache, folds = setup.inputs.load()
     data = load_fold_data(cache, folds)
     print(f"tuning {args.model}: {args.trials} trials, folds {setup.tune_folds}, {setup.train.epochs} epochs each, "

@@ -78,6 +78,10 @@ def read_csv(path: Path, what: str = "submission") -> pd.DataFrame:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise SubmissionError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise SubmissionError(f"{what} {path} is a folder; give the CSV file inside it") from None
+    except PermissionError:
+        raise SubmissionError(f"{what} {path} cannot be read (permission denied)") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise SubmissionError(f"{what} {path} is not a readable CSV ({str(e).splitlines()[0]})") from None
 

@@ -83,6 +83,46 @@ def tone_project(tone_data, tmp_path, monkeypatch):
     return resolve(ws, log=quiet)
 
 
+# Training settings of the tests' runs: a toy model, 2 epochs, no augmentation, no TTA.
+FAST = {"epochs": 2, "batch_size": 32, "tta": 1, "aug.shift_frames": 0, "aug.gain_db": 0.0, "aug.noise_prob": 0.0,
+        "aug.time_masks": 0, "aug.freq_masks": 0}
+
+
+@pytest.fixture(scope="session")
+def finished_base(tone_data, tmp_path_factory):
+    """A project folder with the tone data, its features, 3 folds and one finished toy run of
+    crnn_resnet (FAST settings), built once per session; use `finished` for a copy of your own."""
+    from competition import features
+    from competition.data import prepare
+    from competition.inputs import resolve
+    from competition.workspace import Workspace
+    from folds.make_folds import make_current_folds
+    from models.plan import Typed, plan_run
+    from models.run import train_run
+
+    root = tmp_path_factory.mktemp("finished") / "project"
+    ws = Workspace(root)
+    prepare(str(tone_data), ws, log=quiet)
+    features.build(features.FeatureSettings(), ws, workers=1, progress=False, log=quiet)
+    make_current_folds({"n_folds": 3}, ws, log=quiet)
+    inputs = resolve(ws, log=quiet)
+    train_run(plan_run("crnn_resnet", inputs, "cpu", Typed(FAST, profile="toy")), inputs, log=quiet, verbose=0)
+    return root
+
+
+@pytest.fixture
+def finished(finished_base, tmp_path, monkeypatch) -> SimpleNamespace:
+    """A copy of `finished_base` as the working directory: `inputs` (current) and `run` (its run folder)."""
+    from competition.inputs import resolve
+    from competition.workspace import Workspace
+
+    dest = tmp_path / "project"
+    shutil.copytree(finished_base, dest, symlinks=True)
+    monkeypatch.chdir(dest)
+    (run,) = Path("artifacts/runs/crnn_resnet").iterdir()
+    return SimpleNamespace(inputs=resolve(Workspace(), log=quiet), run=run)
+
+
 SHARED_DEV = Path(__file__).resolve().parents[2] / "shared" / "speech_commands_dev"
 
 

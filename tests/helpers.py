@@ -3,6 +3,7 @@ Kaggle archives made from them, and a stand-in for the Kaggle client."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -86,6 +87,12 @@ class StandinClient:
         raise AssertionError("the tests never submit")
 
 
+def entries(folder: Path) -> list[str]:
+    """The names in `folder`, sorted, without lock files (`.<name>.lock`, kept so that a second
+    process waits for the first; they hold no data)."""
+    return sorted(n for n in os.listdir(folder) if not n.endswith(".lock"))
+
+
 def tree_files(root: Path) -> set[str]:
     """Every path under `root` (files, folders, links), relative, as POSIX strings."""
     return {p.relative_to(root).as_posix() for p in root.rglob("*")}
@@ -132,3 +139,66 @@ def make_tone_tree(root: Path, *, speakers: int = 12, words: Iterable[str] = (*W
     lines = ["fname,label"] + [f"{n},{lab}" for n, lab in sorted(solution)]
     (root / "test_solution.csv").write_text("\n".join(lines) + "\n")
     return root
+
+
+class FakeKaggleApi:
+    """A stand-in for `kaggle.api.kaggle_api_extended.KaggleApi` (kaggle 1.8), the object the
+    harness's adapter (`competition.kaggle_api.RealKaggleClient`) drives: the same method names,
+    arguments and return types (kagglesdk's own response classes), serving local files.
+
+    Configure the class before the adapter builds one: `archives` (file name -> local path),
+    `scores` (what `competition_submissions` reports on successive polls: a public score, or
+    None while Kaggle is still scoring), `calls` records every call."""
+
+    archives: dict[str, Path] = {}
+    scores: list[str | None] = []
+    calls: list[tuple] = []
+
+    def authenticate(self) -> None:
+        self.calls.append(("authenticate",))
+
+    def competition_download_file(self, competition: str, file_name: str, path: str | None = None,
+                                  force: bool = False, quiet: bool = False) -> None:
+        self.calls.append(("competition_download_file", competition, file_name))
+        Path(path).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.archives[file_name], Path(path) / file_name)
+
+    def competition_submit(self, file_name: str, message: str, competition: str, quiet: bool = False):
+        from kagglesdk.competitions.types.competition_api_service import ApiCreateSubmissionResponse
+
+        self.calls.append(("competition_submit", competition, Path(file_name).name, message))
+        response = ApiCreateSubmissionResponse()
+        response.message, response.ref = "Successfully submitted", 1234
+        return response
+
+    def competition_submissions(self, competition: str, group=None, sort=None, page_number: int = -1,
+                                page_token: str = "", page_size: int = 20):
+        from kagglesdk.competitions.types.competition_api_service import ApiSubmission
+        from kagglesdk.competitions.types.submission_status import SubmissionStatus
+
+        self.calls.append(("competition_submissions", competition))
+        score = self.scores.pop(0) if self.scores else None
+        sub = ApiSubmission()
+        sub.ref, sub.description = 1234, "blend"
+        sub.status = SubmissionStatus.COMPLETE if score else SubmissionStatus.PENDING
+        if score:
+            sub.public_score = score
+        return [sub]
+
+
+def install_fake_kaggle(monkeypatch) -> type[FakeKaggleApi]:
+    """Put FakeKaggleApi where the adapter imports it from (`kaggle.api.kaggle_api_extended`),
+    without importing the real package (whose import authenticates against Kaggle)."""
+    import sys
+    import types
+
+    FakeKaggleApi.archives, FakeKaggleApi.scores, FakeKaggleApi.calls = {}, [], []
+    extended = types.ModuleType("kaggle.api.kaggle_api_extended")
+    extended.KaggleApi = FakeKaggleApi
+    api = types.ModuleType("kaggle.api")
+    api.kaggle_api_extended = extended
+    package = types.ModuleType("kaggle")
+    package.api = api
+    for name, module in (("kaggle", package), ("kaggle.api", api), ("kaggle.api.kaggle_api_extended", extended)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return FakeKaggleApi

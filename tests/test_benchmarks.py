@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks import bench_features, bench_tune
 
 
+@pytest.mark.slow
 def test_bench_features_runs_and_agrees_with_librosa(tone_project, capsys):
     assert bench_features.main(["--clips", "60", "--workers", "2"]) == 0
     out = capsys.readouterr().out
@@ -46,6 +49,7 @@ def test_replaying_a_study_through_the_median_pruner_stops_the_hopeless_trial():
     assert bench_tune.replay_pruner(study, "none", epochs=6)["would_prune"] == 0
 
 
+@pytest.mark.slow
 def test_bench_speed_prints_a_rate_per_model(capsys):
     from benchmarks import bench_speed
 

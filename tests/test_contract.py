@@ -61,6 +61,7 @@ def write_best(project, profile="toy", batch_size=32, **change) -> Path:
 # --- 1. what the user typed wins ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_typed_settings_win_over_tuned_values(tone_project, capsys):
     write_best(tone_project)
     assert train.main(["--models", "cnn_resnet", *TOY_TRAIN, "lr=0.001", "label_smoothing=0.3"]) == 0
@@ -102,6 +103,7 @@ def test_the_profile_typed_decides_the_sizes_and_the_run(tone_project):
     assert run.run_record(toy, inputs, "cpu").run_id != run.run_record(cpu, inputs, "cpu").run_id
 
 
+@pytest.mark.slow
 def test_a_study_continues_only_with_the_same_training_settings(tone_project, capsys):
     args = ["--model", "cnn_resnet", "--profile", "toy", "--epochs", "1", "--trials", "1", "--set", "tta=1"]
     assert tune.main([*args, "batch_size=32"]) == 0
@@ -111,8 +113,9 @@ def test_a_study_continues_only_with_the_same_training_settings(tone_project, ca
     assert "other data or settings" in err and "train.batch_size: 32 -> 16" in err
 
 
+@pytest.mark.slow
 def test_typed_values_of_searched_names_are_held_fixed_in_a_study(tone_project):
-    assert tune.main(["--model", "cnn_resnet", "--profile", "toy", "--epochs", "1", "--trials", "2",
+    assert tune.main(["--model", "cnn_resnet", "--profile", "toy", "--epochs", "1", "--trials", "1",
                       "--set", "batch_size=32", "tta=1", "lr=0.001", "dropout=0.2"]) == 0
     best = TunedRecord.read(Path("artifacts/tune/cnn_resnet/best.json"))
     assert best.fixed == {"lr": 0.001, "dropout": 0.2}
@@ -122,6 +125,7 @@ def test_typed_values_of_searched_names_are_held_fixed_in_a_study(tone_project):
 # --- 2. stages read what is current ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_later_stages_and_benchmarks_use_the_features_make_features_made_current(tone_project, capsys):
     ws = Workspace()
     assert features.main(["--n-mels", "32"]) == 0 and make_folds.main([]) == 0
@@ -189,15 +193,21 @@ def test_editing_the_training_code_changes_its_hash(tmp_path):
 # --- 5. one record, one identity -----------------------------------------------------------------
 
 
-def test_a_run_folder_is_named_by_its_record_identity_and_reads_back(tone_project):
-    out = run.train_run(plan_run("cnn_resnet", tone_project, "cpu", Typed({"epochs": 1, "batch_size": 32, "tta": 1},
-                                                                            profile="toy")),
-                        tone_project, only_folds=[0], log=quiet, verbose=0)
-    record = RunRecord.read(out / "params.json")
-    assert out.name == record.run_id == key(record.identity())
-    assert record.identity()["inputs"] == tone_project.record().identity()
-    assert tune.study_identity("cnn_resnet", tone_project, plan_run("cnn_resnet", tone_project, "cpu").train, "cpu",
-                               [0], {}, {})["inputs"] == record.identity()["inputs"]
+def test_a_run_folder_is_named_by_its_record_identity_and_reads_back(finished):
+    record = RunRecord.read(finished.run / "params.json")
+    assert finished.run.name == record.run_id == key(record.identity())
+    assert record.identity()["inputs"] == finished.inputs.record().identity()
+    study = tune.study_identity("crnn_resnet", finished.inputs, plan_run("crnn_resnet", finished.inputs, "cpu").train,
+                                "cpu", [0], {}, {})
+    assert study["inputs"] == record.identity()["inputs"]
+    # the ensemble's compatibility check reads the same identity: a run whose folds differ is refused
+    other = finished.run.parent / "other"
+    shutil.copytree(finished.run, other)
+    data = json.loads((other / "params.json").read_text())
+    data["inputs"]["folds_path"] = "artifacts/folds/else.csv"
+    (other / "params.json").write_text(json.dumps(data))
+    with pytest.raises(Exception, match="different folds files"):
+        ensemble.ensemble([str(finished.run), str(other)], name="mixed", log=quiet)
 
 
 def test_every_artifact_path_comes_from_the_workspace():
@@ -245,11 +255,9 @@ def test_bad_feature_fold_and_tuning_numbers_are_one_line(tone_project, capsys):
 # --- 7. one implementation of each thing -------------------------------------------------------
 
 
-def test_cv_json_and_the_ensemble_agree_on_the_same_oof(tone_project):
-    out = run.train_run(plan_run("cnn_resnet", tone_project, "cpu", Typed({"epochs": 1, "batch_size": 32, "tta": 1},
-                                                                            profile="toy")),
-                        tone_project, log=quiet, verbose=0)
-    cv = json.loads((out / "cv.json").read_text())["overall"]
+@pytest.mark.slow
+def test_cv_json_and_the_ensemble_agree_on_the_same_oof(finished):
+    cv = json.loads((finished.run / "cv.json").read_text())["overall"]
     result = ensemble.ensemble(method="mean", mode="none", name="one", log=quiet)
     (row,) = result["info"]["runs"]
     assert row["log_loss"] == pytest.approx(cv["log_loss"], abs=1e-9)
@@ -263,9 +271,8 @@ def test_blend_temperatures_come_from_the_one_calibrator():
     assert list(blend.fit_temperatures(P, y)) == [calibration.fit_calibration(p, y, bias=False).temperature for p in P]
 
 
-def test_a_new_blending_method_is_one_registry_record(tone_project, monkeypatch):
-    run.train_run(plan_run("cnn_resnet", tone_project, "cpu", Typed({"epochs": 1, "batch_size": 32, "tta": 1},
-                                                                      profile="toy")), tone_project, log=quiet, verbose=0)
+@pytest.mark.slow
+def test_a_new_blending_method_is_one_registry_record(finished, monkeypatch):
     first = blend.Method("first", lambda P, y, s: blend.Blender("first", "linear", np.eye(len(P))[0]),
                          False, True, "the first run only")
     monkeypatch.setitem(blend.REGISTRY, "first", first)
@@ -280,6 +287,7 @@ def test_a_new_blending_method_is_one_registry_record(tone_project, monkeypatch)
 # --- a new model: one module, one registry line ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_new_model_trains_tunes_and_blends_with_no_other_edit(tone_project, monkeypatch, capsys):
     monkeypatch.setitem(registry.MODELS, "toy_dense", toy_model)
     assert registry.contract_problems("toy_dense", toy_model) == []

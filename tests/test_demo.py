@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from helpers import entries
 
 from competition import demo, layout
 from competition.labels import BACKGROUND_DIR, COMMANDS, LABELS, OTHER_WORDS, WORDS
@@ -179,4 +180,4 @@ def test_interrupted_build_leaves_no_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "_run_all", crash)
     with pytest.raises(KeyboardInterrupt):
         _build(tmp_path / "raw")
-    assert list(tmp_path.iterdir()) == []
+    assert entries(tmp_path) == []

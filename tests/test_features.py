@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import entries
 
 from competition import features
 from competition.audio import write_wav
@@ -154,7 +155,7 @@ def test_interrupted_build_leaves_no_cache(tone_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = features.build(features.FeatureSettings(), workers=1, progress=False, **QUIET)
     assert (path / "settings.json").is_file()
-    assert [p.name for p in root.iterdir()] == [path.name]
+    assert entries(root) == [path.name]  # and no temporary folder left by the interrupted build
 
 
 def test_missing_data_says_to_run_make_data(tmp_path, monkeypatch, capsys):
@@ -162,3 +163,32 @@ def test_missing_data_says_to_run_make_data(tmp_path, monkeypatch, capsys):
     assert features.main([]) == 2
     err = capsys.readouterr().err
     assert "make data" in err and "Traceback" not in err
+
+
+def test_bad_files_in_a_later_batch_leave_every_row_with_its_own_clip(tone_data, tmp_path, monkeypatch):
+    """More clips than one worker batch (CHUNK), bad files only in the last batch: every row of
+    the cache must still be the spectrogram of the file its index row names."""
+    import shutil
+
+    from competition.audio import read_clip
+
+    root = tmp_path / "raw"
+    shutil.copytree(tone_data, root)
+    rng = np.random.default_rng(3)
+    for i, src in enumerate(sorted((root / "train/audio").glob("[a-x]*/*.wav"))):  # one more clip per file
+        y = read_clip(str(src)) * rng.uniform(0.2, 1.5)
+        write_wav(src.parent / f"{0xa0000000 + i:08x}_nohash_0.wav", y.astype(np.float32))
+    yes = sorted((root / "train/audio/yes").glob("*.wav"))  # "yes" sorts last: these rows come after CHUNK
+    yes[3].write_bytes(b"")
+    yes[-2].write_text("not audio")
+    monkeypatch.chdir(tmp_path)
+    prepare(str(root), Workspace(), **QUIET)
+    cache = features.load(features.build(features.FeatureSettings(), workers=2, progress=False, **QUIET))
+    words = cache.train_index[cache.train_index["source"] == "train"]
+    assert len(words) > features.CHUNK + 20
+    bad = pd.read_csv(cache.path / "bad_files.csv")
+    assert sorted(bad["path"]) == sorted(map(str, (yes[3], yes[-2])))
+    s = features.FeatureSettings()
+    for row, fname in zip(words.index, words["fname"], strict=True):
+        want = features.log_mel(read_clip(str(root / "train/audio" / fname))[None], s)[0]
+        np.testing.assert_allclose(cache.train[row].astype(np.float32), want, atol=0.1, err_msg=fname)

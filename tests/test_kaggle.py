@@ -16,6 +16,7 @@ import pytest
 import requests
 from helpers import (
     StandinClient,
+    entries,
     make_archives,
     make_kaggle_tree,
     make_unsafe_archive,
@@ -94,7 +95,7 @@ def test_prepare_kaggle_links_raw_writes_manifest_and_a_rerun_does_nothing(tmp_p
     client = StandinClient(archives)
     manifest = data.prepare("kaggle", Workspace(data_dir.parent), client=client, log=logs.append)
 
-    assert sorted(os.listdir(data_dir)) == ["downloads", "kaggle", "manifest.json", "raw"]
+    assert entries(data_dir) == ["downloads", "kaggle", "manifest.json", "raw"]
     assert sorted(os.listdir(data_dir / "downloads")) == ["test.7z", "train.7z"]
     raw = data_dir / "raw"
     assert raw.is_symlink() and os.readlink(raw) == "kaggle"  # relative: the data dir can move
@@ -115,7 +116,7 @@ def test_prepare_kaggle_links_raw_writes_manifest_and_a_rerun_does_nothing(tmp_p
     assert again.calls == []
     assert (data_dir / "manifest.json").read_bytes() == before
     assert any("nothing to do" in line for line in logs)
-    assert sorted(os.listdir(data_dir)) == ["downloads", "kaggle", "manifest.json", "raw"]
+    assert entries(data_dir) == ["downloads", "kaggle", "manifest.json", "raw"]
 
 
 def test_temporary_folders_of_a_killed_run_are_removed(tmp_path, archives, token):
@@ -179,7 +180,7 @@ def test_member_escaping_the_target_is_refused_and_nothing_is_written(tmp_path, 
         download_competition(data_dir / "kaggle", data_dir / "downloads",
                              client=StandinClient({**archives, "train.7z": evil}), log=lambda _: None)
     assert outside_files(tmp_path) == []
-    assert sorted(os.listdir(data_dir)) == ["downloads"]
+    assert entries(data_dir) == ["downloads"]
     assert leftovers(tmp_path) == []
 
 
@@ -209,7 +210,7 @@ def test_link_pointing_outside_is_refused(tmp_path, archives, kaggle_tree, token
         download_competition(data_dir / "kaggle", data_dir / "downloads",
                              client=StandinClient({**archives, "train.7z": evil}), log=lambda _: None)
     assert not (data_dir / "kaggle").exists()
-    assert sorted(os.listdir(data_dir)) == ["downloads"]
+    assert entries(data_dir) == ["downloads"]
     assert leftovers(tmp_path) == []
 
 
@@ -534,3 +535,50 @@ def test_importing_the_data_modules_does_not_import_kaggle(tmp_path):
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# --- the adapter itself, against a stand-in for the kaggle package's API object -----------------
+
+
+def test_the_real_client_downloads_through_the_kaggle_api_object(tmp_path, archives, token, monkeypatch):
+    from helpers import install_fake_kaggle
+
+    fake = install_fake_kaggle(monkeypatch)
+    fake.archives = archives
+    creds = kaggle_api.find_credentials()
+    client = kaggle_api.make_client(creds)
+    assert isinstance(client, kaggle_api.RealKaggleClient)
+    got = client.download("train.7z", tmp_path / "dl")
+    assert got == tmp_path / "dl" / "train.7z" and got.read_bytes() == archives["train.7z"].read_bytes()
+    assert ("competition_download_file", kaggle_api.COMPETITION, "train.7z") in fake.calls
+    # and the whole `make data DATA=kaggle` path through it
+    manifest = data.prepare("kaggle", Workspace(tmp_path), log=lambda _: None)
+    assert manifest["source"] == "kaggle" and manifest["test_clips"] > 0
+
+
+def test_the_real_client_submits_and_polls_until_scored(tmp_path, token, monkeypatch):
+    from helpers import install_fake_kaggle
+
+    fake = install_fake_kaggle(monkeypatch)
+    fake.scores = [None, None, "0.88123"]
+    monkeypatch.setattr(kaggle_api.time, "sleep", lambda s: None)
+    csv = tmp_path / "sub.csv"
+    csv.write_text("fname,label\nclip_0.wav,yes\n")
+    client = kaggle_api.make_client(kaggle_api.find_credentials())
+    assert client.submit(csv, "first") == "0.88123"
+    assert [c[0] for c in fake.calls].count("competition_submissions") == 3
+    assert ("competition_submit", kaggle_api.COMPETITION, "sub.csv", "first") in fake.calls
+
+
+def test_a_failed_submit_says_what_to_do_and_cuts_long_errors_between_words(token):
+    long = "the upload stopped: " + "the server said something rather long " * 10
+    creds = kaggle_api.find_credentials()
+    with pytest.raises(kaggle_api.KaggleError) as e, kaggle_api.kaggle_errors("submitting", creds):
+        raise RuntimeError(long)
+    msg = str(e.value)
+    assert "resume" not in msg and msg.endswith("check the network and rerun")
+    detail = msg.split("RuntimeError: ", 1)[1].rsplit("); check", 1)[0]
+    assert detail.endswith(" …") and long.startswith(detail[:-2]) and long[len(detail) - 2] == " "
+    with pytest.raises(kaggle_api.KaggleError) as e, kaggle_api.kaggle_errors("downloading train.7z", creds):
+        raise RuntimeError("connection reset")
+    assert str(e.value).endswith("a download resumes where it stopped")

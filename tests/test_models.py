@@ -39,6 +39,7 @@ def test_output_is_a_probability_per_class(name):
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_training_steps_lower_the_loss(name):
     model = build(name)
     x, y = toy_batch(32)

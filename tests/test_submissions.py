@@ -117,11 +117,16 @@ def test_bad_names_are_refused(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_newest(tmp_path):
+def test_newest_is_the_last_written_not_the_last_by_name(tmp_path):
+    import os
+
     with pytest.raises(SubmissionError, match="make ensemble"):
         submission.newest(tmp_path)
-    submission.write("a", NAMES, _probs(len(NAMES)), {}, out_dir=tmp_path)
     b = submission.write("b", NAMES, _probs(len(NAMES)), {}, out_dir=tmp_path)["csv"]
+    a = submission.write("a", NAMES, _probs(len(NAMES)), {}, out_dir=tmp_path)["csv"]
+    os.utime(b, (1_000_000, 1_000_000))  # b written long before a
+    assert submission.newest(tmp_path) == a
+    os.utime(a, (500_000, 500_000))
     assert submission.newest(tmp_path) == b
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -9,16 +10,14 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import quiet
+from conftest import FAST, quiet
 
 from competition.labels import LABEL_INDEX, LABELS
 from competition.provenance import RunRecord
 from competition.settings import SettingsError, flatten
 from models import fold, run, train
 from models.plan import Typed, plan_run
-from models.settings import NO_AUG, TrainSettings
-
-FAST = {"epochs": 2, "batch_size": 32, "tta": 1, **{f"aug.{k}": v for k, v in flatten(NO_AUG).items()}}
+from models.settings import TrainSettings
 
 
 def plan(inputs, name="crnn_resnet", values=None, **typed):
@@ -29,9 +28,10 @@ def train_it(inputs, name="crnn_resnet", values=None, only_folds=None, log=quiet
     return run.train_run(plan(inputs, name, values, **typed), inputs, only_folds=only_folds, log=log, verbose=0)
 
 
-def test_run_layout_and_predictions(tone_project):
-    cache, folds = tone_project.load()
-    out = train_it(tone_project)
+@pytest.mark.slow
+def test_run_layout_and_predictions(finished):
+    cache, folds = finished.inputs.load()
+    out = finished.run
     assert out.parent == Path("artifacts/runs/crnn_resnet")
     for k in range(3):
         for f in run.FOLD_FILES:
@@ -48,49 +48,51 @@ def test_run_layout_and_predictions(tone_project):
     record = RunRecord.read(out / "params.json")
     assert record.model == "crnn_resnet" and record.labels == list(LABELS) and record.run_id == out.name
     assert record.inputs.features_key == cache.path.name and record.train["epochs"] == 2
-    assert record.inputs.data_fingerprint == tone_project.manifest["fingerprint"]
+    assert record.inputs.data_fingerprint == finished.inputs.manifest["fingerprint"]
     assert record.sources["train.epochs"] == "typed (SET)" and record.sources["train.weight_decay"] == "default"
     assert record.code.sources and record.versions["keras"] == keras.__version__
 
 
-def test_oof_rows_come_from_the_model_that_did_not_see_them(tone_project):
-    cache, folds = tone_project.load()
-    out = train_it(tone_project)
-    oof = np.load(out / "oof.npy")
+@pytest.mark.slow
+def test_oof_rows_come_from_the_model_that_did_not_see_them(finished):
+    cache, folds = finished.inputs.load()
+    oof = np.load(finished.run / "oof.npy")
     x = np.asarray(cache.train, dtype=np.float32)
     for k in range(3):
-        model = keras.saving.load_model(out / f"fold_{k}" / "model.keras")
+        model = keras.saving.load_model(finished.run / f"fold_{k}" / "model.keras")
         rows = np.flatnonzero(folds["fold"].to_numpy() == k)
         np.testing.assert_allclose(model.predict(x[rows], verbose=0), oof[rows], atol=1e-5)
 
 
-def test_rerun_skips_finished_folds(tone_project):
-    out = train_it(tone_project)
+@pytest.mark.slow
+def test_rerun_skips_finished_folds(finished):
+    out = finished.run
     stamp = {k: (out / f"fold_{k}" / "model.keras").stat().st_mtime_ns for k in range(3)}
     logged = []
-    assert train_it(tone_project, log=logged.append) == out
+    assert train_it(finished.inputs, log=logged.append) == out
     assert sum("skipped" in line for line in logged) == 3
     assert stamp == {k: (out / f"fold_{k}" / "model.keras").stat().st_mtime_ns for k in range(3)}
 
 
-def test_a_damaged_fold_is_trained_again_with_a_line_saying_why(tone_project):
-    out = train_it(tone_project, only_folds=[0, 1])
-    n_val = int(np.sum(tone_project.load()[1]["fold"] == 1))
-    n_test = len(tone_project.load()[0].test_index)
-    damages = {"oof.npy missing": lambda f: (f / "oof.npy").unlink(),
-               "test.npy unreadable": lambda f: (f / "test.npy").write_bytes(b""),
-               "oof.npy has shape (3, 12)": lambda f: np.save(f / "oof.npy", np.zeros((3, 12), np.float32)),
-               "model.keras missing": lambda f: (f / "model.keras").unlink()}
+@pytest.mark.slow
+def test_a_damaged_fold_is_trained_again_with_a_line_saying_why(finished):
+    out = finished.run
+    n_val = int(np.sum(finished.inputs.load()[1]["fold"] == 1))
+    n_test = len(finished.inputs.load()[0].test_index)
+    damages = {"test.npy unreadable": lambda f: (f / "test.npy").write_bytes(b""),
+               "oof.npy has shape (3, 12)": lambda f: np.save(f / "oof.npy", np.zeros((3, 12), np.float32))}
     for why, damage in damages.items():
         damage(out / "fold_1")
         assert why in run.unfinished(out / "fold_1", n_val, n_test)
         logged = []
-        train_it(tone_project, only_folds=[0, 1], log=logged.append)
-        assert sum("skipped" in line for line in logged) == 1
+        train_it(finished.inputs, log=logged.append)
+        assert sum("skipped" in line for line in logged) == 2
         assert any("fold 2/3" in line and why in line and "training it again" in line for line in logged), logged
         assert run.unfinished(out / "fold_1", n_val, n_test) is None
+    assert json.loads((out / "cv.json").read_text())["complete"]
 
 
+@pytest.mark.slow
 def test_interrupted_fold_restarts_cleanly(tone_project, monkeypatch):
     real = run.train_fold
     calls = []
@@ -112,6 +114,7 @@ def test_interrupted_fold_restarts_cleanly(tone_project, monkeypatch):
     assert json.loads((out / "cv.json").read_text())["complete"]
 
 
+@pytest.mark.slow
 def test_other_settings_get_another_run_folder(tone_project):
     a = train_it(tone_project, only_folds=[0])
     b = train_it(tone_project, values={"lr": 1e-3}, only_folds=[0])
@@ -122,6 +125,7 @@ def test_other_settings_get_another_run_folder(tone_project):
     assert np.isnan(np.load(b / "oof.npy")[rows]).all()
 
 
+@pytest.mark.slow
 def test_a_model_learns_the_tones(tone_project):
     """Augmentation on, TTA on, words as targets: the whole training path, and it learns."""
     values = {"epochs": 10, "batch_size": 16, "lr": 3e-3, "tta": 3, "targets": "words",
@@ -129,13 +133,8 @@ def test_a_model_learns_the_tones(tone_project):
     out = train_it(tone_project, "cnn_resnet", values, only_folds=[0], profile="cpu")
     acc = json.loads((out / "cv.json").read_text())["overall"]["accuracy"]
     assert acc > 0.6  # chance is 1/12
-
-
-def test_loss_goes_down_over_training(tone_project):
-    out = train_it(tone_project, "cnn_resnet", {"epochs": 6, "lr": 3e-3}, only_folds=[0], profile="cpu")
-    hist = pd.read_csv(out / "fold_0" / "history.csv")
-    assert hist["loss"].iloc[-1] < 0.8 * hist["loss"].iloc[0], hist["loss"].tolist()
-    assert hist["val_accuracy"].max() > 0.3
+    loss = pd.read_csv(out / "fold_0" / "history.csv")["loss"]
+    assert loss.iloc[-1] < 0.7 * loss.iloc[0], loss.tolist()
 
 
 def test_unknown_is_subsampled_each_epoch():
@@ -201,6 +200,7 @@ def test_balanced_epochs_give_every_label_the_median_count():
     assert len(set(a[labels[a] == LABEL_INDEX["unknown"]])) == 10  # big labels without repeats
 
 
+@pytest.mark.slow
 def test_the_cli_trains_and_prints_where_each_setting_came_from(tone_project, capsys):
     assert train.main(["--models", "cnn_resnet", "--profile", "toy", "--folds", "0", "--epochs", "1",
                        "--set", "batch_size=32", "tta=1", "--verbose", "0"]) == 0
@@ -210,3 +210,89 @@ def test_the_cli_trains_and_prints_where_each_setting_came_from(tone_project, ca
     assert "cnn_resnet: profile toy" in out
     run_dir = next(Path("artifacts/runs/cnn_resnet").iterdir())
     assert json.loads((run_dir / "cv.json").read_text())["folds_trained"] == [0]
+
+
+# --- nothing of a validation fold reaches its fold model ------------------------------------------
+
+
+class Seen(Exception):
+    """Raised by a spy once it has what the test needs: the fold need not train any further."""
+
+
+def spy_fold(data, k, monkeypatch, s=None, stop: str | None = None) -> dict:
+    """Train fold `k` of `data` (toy size) and record what the model was given: the rows of every
+    training epoch, the normalisation statistics, the noise bank (`stop` at "norm" or "bank" ends
+    the fold as soon as that is known)."""
+    seen = {"epochs": []}
+    real_rows, real_norm, real_aug = fold.epoch_rows, fold.inference_model, fold.training_model
+
+    def rows(labels, rows, s, rng):
+        out = real_rows(labels, rows, s, rng)
+        seen["epochs"].append(out)
+        return out
+
+    def norm(body, mean, std):
+        seen["mean"], seen["std"] = mean, std
+        if stop == "norm":
+            raise Seen
+        return real_norm(body, mean, std)
+
+    def aug(model, a, bank, seed):
+        seen["bank"] = np.asarray(bank)
+        if stop == "bank":
+            raise Seen
+        return real_aug(model, a, bank, seed)
+
+    with monkeypatch.context() as m:
+        m.setattr(fold, "epoch_rows", rows)
+        m.setattr(fold, "inference_model", norm)
+        m.setattr(fold, "training_model", aug)
+        from models import registry
+
+        with contextlib.suppress(Seen):
+            fold.train_fold("cnn_resnet", registry.get("cnn_resnet").TOY, s or TrainSettings(epochs=2, batch_size=32, tta=1),
+                            data, k, verbose=0, predict_test=False)
+    return seen
+
+
+@pytest.mark.slow
+def test_a_fold_model_never_trains_on_its_validation_rows(tone_project, monkeypatch):
+    cache, folds = tone_project.load()
+    data = fold.load_fold_data(cache, folds)
+    for k in range(3):
+        val = set(np.flatnonzero(data.fold == k))
+        seen = spy_fold(data, k, monkeypatch, TrainSettings(epochs=2, batch_size=64, tta=1, balance="balanced"))
+        assert len(seen["epochs"]) >= 2
+        for epoch in seen["epochs"]:
+            assert len(epoch) and not set(epoch) & val
+
+
+def test_normalisation_statistics_ignore_the_validation_rows(tone_project, monkeypatch):
+    cache, folds = tone_project.load()
+    data = fold.load_fold_data(cache, folds)
+    val = data.fold == 1
+    poisoned = fold.FoldData(**{**vars(data), "x": np.where(val[:, None, None], data.x + 500.0, data.x)})
+    clean = spy_fold(data, 1, monkeypatch, stop="norm")
+    dirty = spy_fold(poisoned, 1, monkeypatch, stop="norm")
+    assert dirty["mean"] == pytest.approx(clean["mean"]) and dirty["std"] == pytest.approx(clean["std"])
+    leaked = spy_fold(poisoned, 0, monkeypatch, stop="norm")  # fold 1 is training data here: it must move the mean
+    assert leaked["mean"] > clean["mean"] + 50
+
+
+def test_the_noise_bank_holds_no_recording_of_the_validation_silence(tone_project, monkeypatch):
+    cache, folds = tone_project.load()
+    data = fold.load_fold_data(cache, folds)
+    sources = data.noise_index["source"].to_numpy()
+    marked = np.zeros_like(data.noise)
+    for i, src in enumerate(sorted(set(sources))):
+        marked[sources == src] = i + 1  # each recording's windows carry its number
+    data = fold.FoldData(**{**vars(data), "noise": marked})
+    names = sorted(set(sources))
+    held_somewhere = False
+    for k in range(3):
+        speakers = set(data.index["speaker"][data.fold == k])
+        held = {n for n in names if f"noise-{n}" in speakers}
+        held_somewhere |= bool(held)
+        in_bank = {names[int(v) - 1] for v in np.unique(spy_fold(data, k, monkeypatch, stop="bank")["bank"][:, 0, 0])}
+        assert not in_bank & held and in_bank == set(names) - held
+    assert held_somewhere  # the check above had something to find

@@ -17,7 +17,7 @@ from models import train, tune
 
 WS = Workspace()
 REPO = Path(__file__).resolve().parents[1]
-TOY_ARGS = ["--model", "cnn_resnet", "--profile", "toy", "--epochs", "2", "--n-folds", "3",
+TOY_ARGS = ["--model", "cnn_resnet", "--profile", "toy", "--epochs", "1", "--n-folds", "3",
             "--tune-folds", "0", "--set", "batch_size=32", "tta=1"]
 
 
@@ -25,6 +25,7 @@ def states(study):
     return [t.state.name for t in study.get_trials(deepcopy=False)]
 
 
+@pytest.mark.slow
 def test_a_study_runs_exports_best_and_train_uses_it(tone_project, capsys):
     assert tune.main([*TOY_ARGS, "--trials", "2", "--seed", "0"]) == 0
     study = optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None, WS))
@@ -80,6 +81,7 @@ def test_the_keras_pruning_callback_reports_every_epoch_and_prunes():
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {10: 0.8, 11: 0.2}
 
 
+@pytest.mark.slow
 def test_a_crashing_trial_is_recorded_as_failed_and_the_study_goes_on(tone_project, monkeypatch):
     real = tune.train_fold
     calls = []
@@ -125,6 +127,7 @@ def _check_four_trials_once(study):
     assert len({t.user_attrs["pid"] for t in trials}) == 2  # both workers did trials
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_journal_study(tone_project):
     proc = _two_workers([], _worker_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -132,6 +135,7 @@ def test_two_workers_share_one_journal_study(tone_project):
     assert "worker 2: 2 trials" in proc.stdout
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_postgresql_study(tone_project, postgres_url):
     env = dict(_worker_env(), OPTUNA_STORAGE=postgres_url)
     proc = _two_workers([], env)
@@ -150,6 +154,7 @@ def test_a_study_from_other_data_is_refused(tone_project, capsys):
     assert "other data or settings" in err and "delete" in err
 
 
+@pytest.mark.slow
 def test_fixed_parameters_hold_in_every_trial_and_best_json(tone_project, capsys):
     fix = ["--fix", "width=16", "blocks_per_stage=1"]
     assert tune.main([*TOY_ARGS, "--trials", "2", "--seed", "0", *fix]) == 0
