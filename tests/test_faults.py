@@ -264,11 +264,14 @@ def test_ctrl_c_in_make_tune_is_one_line(project):
     env.update(PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "models.tune", "--model", "cnn_resnet", "--profile", "toy",
                              "--epochs", "3", "--trials", "5", "--set", "batch_size=32", "tta=1"], cwd=project,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job ignores SIGINT, and Python keeps it ignored: restore it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     started = time.time()
     line = ""
-    while "tuning cnn_resnet" not in line and time.time() - started < 120:
+    while "tuning cnn_resnet" not in line and time.time() - started < 120 and proc.poll() is None:
         line = proc.stdout.readline()
+    assert "tuning cnn_resnet" in line, proc.stderr.read()[-2000:] if proc.poll() is not None else "no start line"
     time.sleep(3)  # inside the first trial
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
