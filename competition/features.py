@@ -281,6 +281,19 @@ def _one_blas_thread() -> None:
     threadpool_limits(1)
 
 
+def pool_context():
+    """How feature workers start: `fork`, so they inherit the imported modules and start at once
+    (forkserver's fresh imports cost more than the whole 4,000-clip benchmark), unless an ML
+    framework with thread pools of its own is imported (TensorFlow, as in a test session or a
+    notebook; JAX; PyTorch): a child forked from such a process can deadlock on a lock one of
+    its threads held at the fork, so then `forkserver`."""
+    if not any(name in sys.modules for name in ("tensorflow", "jax", "torch")):
+        return multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["competition.features"])
+    return ctx
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -306,10 +319,7 @@ def compute_files(paths: list[str], s: FeatureSettings, out: Path | None = None,
         if workers <= 1 or len(chunks) <= 1:
             yield from (_chunk_features(chunk, s) for chunk in chunks)
             return
-        # forkserver, not fork: the caller may have imported TensorFlow (threads), and a forked
-        # child of a threaded process can deadlock on a lock some thread held at the fork
-        ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_blas_thread) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context(), initializer=_one_blas_thread) as pool:
             yield from pool.map(_chunk_features, chunks, [s] * len(chunks))
 
     def take(k: int, result, append) -> None:

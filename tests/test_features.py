@@ -192,3 +192,15 @@ def test_bad_files_in_a_later_batch_leave_every_row_with_its_own_clip(tone_data,
     for row, fname in zip(words.index, words["fname"], strict=True):
         want = features.log_mel(read_clip(str(root / "train/audio" / fname))[None], s)[0]
         np.testing.assert_allclose(cache.train[row].astype(np.float32), want, atol=0.1, err_msg=fname)
+
+
+def test_workers_are_not_forked_once_tensorflow_is_imported(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert features.pool_context().get_start_method() == "fork"
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    assert features.pool_context().get_start_method() == "forkserver"
