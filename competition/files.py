@@ -41,56 +41,51 @@ def _lock_path(path: str | os.PathLike) -> Path:
     return path.parent / f".{path.name}.lock"
 
 
+def _claim(f) -> None:
+    """Write who holds the lock into the lock file, for the message another process prints."""
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+    f.flush()
+
+
 def _holder(f) -> str:
     f.seek(0)
     return f.read().strip() or "another process"
 
 
 @contextlib.contextmanager
-def locked(path: str | os.PathLike, log=None, what: str = "") -> Iterator[None]:
-    """Hold an exclusive lock on `path` (a hidden `.<name>.lock` beside it; fcntl, so it is
-    released when the process ends, however it ends). When another process holds it, say so
-    through `log` and wait. Every writer of a shared artifact (a feature cache, a run's fold,
-    current.json) takes one, so two processes never destroy each other's work."""
+def lock_or_holder(path: str | os.PathLike, wait: bool = False, log=None, what: str = "") -> Iterator[str | None]:
+    """Lock `path` exclusively (a hidden `.<name>.lock` beside it; fcntl, so it is released when
+    the process ends, however it ends). Yields None while holding it. When another process holds
+    it: without `wait`, yields a description of that process (and holds nothing); with `wait`,
+    says so through `log` and waits for it."""
     lock = _lock_path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                yield _holder(f)
+                return
             if log is not None:
                 log(f"waiting for {_holder(f)}, which is {what or 'writing'} {path} ...")
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()} on {socket.gethostname()}")
-            f.flush()
-            yield
+            _claim(f)
+            yield None
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
-def lock_or_holder(path: str | os.PathLike) -> Iterator[str | None]:
-    """Try to lock `path` without waiting: yields None while holding it, or a description of the
-    process that holds it (then nothing is held)."""
-    lock = _lock_path(path)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield _holder(f)
-            return
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()} on {socket.gethostname()}")
-            f.flush()
-            yield None
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def locked(path: str | os.PathLike, log=None, what: str = "") -> Iterator[None]:
+    """Hold the lock of `path`, waiting (and saying so) while another process holds it. Every
+    writer of a shared artifact (a feature cache, a run's fold, current.json) takes one, so two
+    processes never destroy each other's work."""
+    with lock_or_holder(path, wait=True, log=log, what=what):
+        yield
 
 
 def _umask() -> int:
