@@ -129,6 +129,10 @@ bench-ablation: $(STAMP) ## The measurements behind the training defaults (one m
 bench-speed: $(STAMP) ## Training clips/s of every model and one epoch of 60,000 clips (KERAS_BACKEND, PROFILE, BENCH_CLIPS)
 	$(PYTHON) -m benchmarks.bench_speed --profile $(PROFILE) $(if $(BENCH_CLIPS),--clips $(BENCH_CLIPS))
 
+.PHONY: bench-gpu
+bench-gpu: ## Every GPU figure of the README in one call under 8 minutes (JAX and PyTorch backends; BACKENDS)
+	PYTHON=$(PYTHON) bash benchmarks/gpu.sh
+
 .PHONY: bench
 bench: bench-features bench-train bench-tune ## All benchmarks
 

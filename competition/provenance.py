@@ -187,6 +187,7 @@ class RunRecord:
     tuned: dict | None = None  # {"path", "trial", "value"} when tuned values were used
     device: str = "cpu"
     versions: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)  # how it ran, not what it is: CPU kernels, allocator
     labels: list = field(default_factory=lambda: list(LABELS))
     created: str = field(default_factory=now)
     schema: int = SCHEMA

@@ -35,6 +35,7 @@ from competition.files import atomic_dir, clean_stale, lock_or_holder, locked, s
 from competition.inputs import Inputs
 from competition.labels import LABELS
 from competition.provenance import RunRecord, code_version, package_versions
+from models import kernels
 from models.fold import load_fold_data, train_fold
 from models.plan import Plan
 
@@ -45,7 +46,7 @@ def run_record(plan: Plan, inputs: Inputs, device: str) -> RunRecord:
     return RunRecord(model=plan.model, profile=plan.profile, params=dataclasses.asdict(plan.params),
                      train=dataclasses.asdict(plan.train), inputs=inputs.record(), code=code_version(),
                      sources=plan.sources, tuned=plan.tuned, device=device,
-                     versions=package_versions(keras_backend=keras.backend.backend()))
+                     versions=package_versions(keras_backend=keras.backend.backend()), runtime=kernels.current())
 
 
 def unfinished(fdir: Path, n_val: int, n_test: int) -> str | None:

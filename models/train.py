@@ -15,14 +15,19 @@ import argparse
 import os
 import sys
 
-from competition.cli import run_stage
-from competition.inputs import resolve
-from competition.settings import SettingsError, check_number
-from competition.workspace import Workspace
-from models import registry
-from models.device import accelerator
-from models.plan import Typed, add_setting_args, plan_run, typed_inputs
-from models.run import train_run
+if __name__ == "__main__":  # TensorFlow reads its kernel switch once, on import: decide first
+    from models import kernels
+
+    kernels.apply(*kernels.pre_parse(sys.argv[1:]))
+
+from competition.cli import run_stage  # noqa: E402
+from competition.inputs import resolve  # noqa: E402
+from competition.settings import SettingsError, check_number  # noqa: E402
+from competition.workspace import Workspace  # noqa: E402
+from models import registry  # noqa: E402
+from models.device import accelerator  # noqa: E402
+from models.plan import Typed, add_setting_args, plan_run, typed_inputs  # noqa: E402
+from models.run import train_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,22 +28,28 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import optuna
+if __name__ == "__main__":  # TensorFlow reads its kernel switch once, on import: decide first
+    from models import kernels
 
-from competition import metrics
-from competition.cli import run_stage
-from competition.errors import UserError
-from competition.files import write_text
-from competition.inputs import Inputs, resolve
-from competition.provenance import TunedRecord, code_version, differences, identity
-from competition.settings import check_number, parse_items
-from competition.workspace import Workspace
-from models import registry
-from models.device import accelerator
-from models.fold import load_fold_data, train_fold
-from models.plan import Typed, add_setting_args, plan_run, typed_inputs
-from models.settings import TrainSettings
+    kernels.apply(*kernels.pre_parse(sys.argv[1:]))
+
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+
+from competition import metrics  # noqa: E402
+from competition.cli import run_stage  # noqa: E402
+from competition.errors import UserError  # noqa: E402
+from competition.files import write_text  # noqa: E402
+from competition.inputs import Inputs, resolve  # noqa: E402
+from competition.provenance import TunedRecord, code_version, differences, identity  # noqa: E402
+from competition.settings import check_number, parse_items  # noqa: E402
+from competition.workspace import Workspace  # noqa: E402
+from models import registry  # noqa: E402
+from models.device import accelerator  # noqa: E402
+from models.fold import load_fold_data, train_fold  # noqa: E402
+from models.plan import Typed, add_setting_args, plan_run, typed_inputs  # noqa: E402
+from models.settings import TrainSettings  # noqa: E402
 
 PRUNERS = ("hyperband", "median", "none")
 SEARCHED_TRAINING = ("lr", "label_smoothing")  # training settings every study searches
