@@ -59,17 +59,21 @@ def run_record(plan: Plan, inputs: Inputs, device: str) -> RunRecord:
                      versions=package_versions(keras_backend=keras.backend.backend()), installed=installed_versions())
 
 
-def summary(plan: Plan, inputs: Inputs, device: str) -> str:
-    """One line on the run of `plan`: its CV from cv.json (as written by whichever process
-    finished last), or that it has none yet."""
-    out = inputs.ws.run_dir(plan.model, run_record(plan, inputs, device).run_id)
+def run_dir(plan: Plan, inputs: Inputs, device: str) -> Path:
+    """The folder of the run of `plan` (its id hashes the training code as it is now)."""
+    return inputs.ws.run_dir(plan.model, run_record(plan, inputs, device).run_id)
+
+
+def summary(model: str, out: Path) -> str:
+    """One line on the run of `model` in `out`: its CV from cv.json (as written by whichever
+    process finished last), or that it has none yet."""
     try:
         cv = read_json(out / "cv.json")
     except (OSError, ValueError):
-        return f"{plan.model}: no finished fold in {out}"
+        return f"{model}: no finished fold in {out}"
     if not cv.get("overall"):
-        return f"{plan.model}: no finished fold in {out}"
-    return (f"{plan.model}: {'CV' if cv['complete'] else 'partial CV'} accuracy {cv['overall']['accuracy']:.4f} "
+        return f"{model}: no finished fold in {out}"
+    return (f"{model}: {'CV' if cv['complete'] else 'partial CV'} accuracy {cv['overall']['accuracy']:.4f} "
             f"over folds {cv['folds_trained']} -> {out}")
 
 
@@ -176,5 +180,5 @@ def train_run(plan: Plan, inputs: Inputs, *, only_folds: list[int] | None = None
             train_one(plan, data, k, fdir, device, log, verbose, tensorboard)
     with locked(out / "cv.json"):
         combine(out, len(data.x), len(data.x_test), folds, n_folds)
-    log(summary(plan, inputs, device))
+    log(summary(plan.model, out))
     return out

@@ -28,7 +28,7 @@ from competition.workspace import Workspace
 from models import registry
 from models.device import accelerator
 from models.plan import Typed, add_setting_args, plan_run, typed_inputs
-from models.run import summary, train_run
+from models.run import run_dir, summary, train_run
 from models.workers import gpu_count, run_workers, strip_options
 
 # Fold processes at once on a machine without a GPU (WORKERS= overrides): measured on a 2-core
@@ -97,10 +97,11 @@ def train_models(args: argparse.Namespace, argv: list[str] | None = None, log=pr
     if workers > 1 and len(folds) > 1:
         base = strip_options(argv or [], ("--folds", "--workers"))
         shares = [[*base, "--workers", "1", "--folds", *map(str, order)] for order in rotations(folds, workers)]
+        outs = [run_dir(plan, inputs, device) for plan in plans]  # before the workers: the code they run
         log(f"{len(shares)} worker processes share the folds")
         code = run_workers("models.train", shares, log)
-        for plan in plans:
-            log(summary(plan, inputs, device))
+        for plan, out in zip(plans, outs):
+            log(summary(plan.model, out))
         return code
     for plan in plans:
         train_run(plan, inputs, only_folds=args.folds, device=device, log=log, verbose=args.verbose,
