@@ -346,8 +346,10 @@ def tune_workers(argv: list[str], trials: int, workers: int, log=print) -> int:
     """Start `workers` processes of this command, each with its share of the trials (and, on a
     machine with GPUs, one GPU each)."""
     base = strip_options(argv, ("--trials", "--workers", "--constant-liar"))
-    shares = [[*base, "--trials", str(n), "--workers", "1", "--no-report", "--constant-liar"]
-              for n in split_trials(trials, workers) if n > 0]
+    counts = [n for n in split_trials(trials, workers) if n > 0]
+    for i, n in enumerate(counts):
+        log(f"worker {i + 1}: {n} trials")
+    shares = [[*base, "--trials", str(n), "--workers", "1", "--no-report", "--constant-liar"] for n in counts]
     return run_workers("models.tune", shares, log)
 
 
