@@ -41,7 +41,8 @@ def test_ci_runs_the_readme_test_command():
 
 
 def _dry(*args: str) -> str:
-    return subprocess.run(["make", "-n", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout
 
 
 def test_system_python_mode_installs_nothing_and_uses_that_python():
