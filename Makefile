@@ -105,6 +105,7 @@ folds: $(STAMP) ## Make the speaker-grouped, label-stratified CV folds of the cu
 
 .PHONY: train
 train: $(STAMP) ## Train MODELS on every fold: OOF + test predictions in artifacts/runs/ (FOLDS, EPOCHS, PROFILE, PARAMS, SET, WORKERS, TENSORBOARD=1)
+	$(if $(TENSORBOARD),@$(PYTHON) -c "import tensorboard" 2>/dev/null || $(PYTHON) -m pip install -q 'tensorboard>=2.18')
 	$(PYTHON) -m models.train $(if $(MODELS),--models $(MODELS)) $(if $(FOLDS),--folds $(FOLDS)) \
 		--params $(PARAMS) $(TRAIN_ARGS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TENSORBOARD),--tensorboard)
 

@@ -18,6 +18,7 @@ CPU the models marked DEMO.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -71,6 +72,9 @@ def default_workers() -> int:
 
 def train_models(args: argparse.Namespace, argv: list[str] | None = None, log=print) -> int:
     ws = Workspace(args.workspace)
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise SettingsError("TENSORBOARD=1 needs the tensorboard package: `make train TENSORBOARD=1` installs it "
+                            "(or pip install 'kws-harness[tensorboard]')")
     workers = default_workers() if args.workers is None else args.workers
     check_number("WORKERS", workers, 1, 64, integer=True)
     for name in args.models or []:
