@@ -4,13 +4,30 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+# The stages read each other's files: `make -j4 data features train` must still run them in order.
+.NOTPARALLEL:
 PY ?= python3
+# VENV=none: use the Python on PATH as it is (a Kaggle Notebook, a container) and install nothing.
 VENV ?= .venv
-PYTHON := $(VENV)/bin/python
 # TensorFlow build: `gpu` (tensorflow[and-cuda]) where nvidia-smi sees a GPU, else `cpu`.
 # Force one with `make ... TF=cpu` or `TF=gpu`.
 TF ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+ifeq ($(VENV),none)
+PYTHON := $(PY)
+STAMP :=
+else
+PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TF)
+endif
+# The versions the tests passed with (pip constraints); CONSTRAINTS= installs the newest allowed.
+CONSTRAINTS ?= constraints.txt
+# More extras to install: postgres (OPTUNA_STORAGE=postgresql+psycopg://...), dashboard
+EXTRAS ?=
+# ARTIFACTS=<folder>: everything derived goes there instead of artifacts/ (e.g. /kaggle/working/artifacts).
+ARTIFACTS ?=
+ifneq ($(ARTIFACTS),)
+export KWS_ARTIFACTS := $(abspath $(ARTIFACTS))
+endif
 
 # Pipeline settings (all optional; the Python defaults apply when unset).
 DATA ?= auto
@@ -33,10 +50,12 @@ PARAMS ?= auto
 SET ?=
 TRAIN_ARGS = $(FEATURE_ARGS) $(FOLD_ARGS) --profile $(PROFILE) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 	$(if $(SET),--set $(SET))
+# Processes at once for train (folds; default one per GPU, see README) and tune (trials; default 1)
+WORKERS ?=
+TENSORBOARD ?=
 # Tuning: MODEL, TRIALS, WORKERS, TUNE_FOLDS, PRUNER, FIX (name=value ...); OPTUNA_STORAGE from the environment
 MODEL ?= crnn_resnet
 TRIALS ?= 20
-WORKERS ?= 1
 TUNE_FOLDS ?= 0
 PRUNER ?= hyperband
 FIX ?=
@@ -52,18 +71,21 @@ FORCE ?=
 
 # --- setup -----------------------------------------------------------------
 
-$(STAMP): pyproject.toml
+comma := ,
+ifneq ($(VENV),none)
+$(STAMP): pyproject.toml $(wildcard $(CONSTRAINTS))
 	@test -x $(PYTHON) || $(PY) -m venv $(VENV)
 	@echo "setting up $(VENV) with the $(TF) build of TensorFlow (once; TF=cpu|gpu to choose) ..."
 	@$(PYTHON) -m pip install -q --upgrade pip
 	@if [ "$(TF)" = gpu ]; then $(PYTHON) -m pip uninstall -q -y tensorflow-cpu 2>/dev/null || true; \
 	 else $(PYTHON) -m pip uninstall -q -y tensorflow 2>/dev/null || true; fi
-	$(PYTHON) -m pip install -q -e '.[$(TF),dev]'
+	$(PYTHON) -m pip install -q -e '.[$(TF),dev$(if $(EXTRAS),$(comma)$(EXTRAS))]' $(if $(wildcard $(CONSTRAINTS)),-c $(CONSTRAINTS))
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+endif
 
 .PHONY: venv
-venv: $(STAMP) ## Create .venv/ and install the dependencies (automatic for every target)
+venv: $(STAMP) ## Create .venv/ and install the dependencies with constraints.txt (VENV=none: use the Python on PATH)
 
 # --- pipeline --------------------------------------------------------------
 
@@ -82,13 +104,14 @@ folds: $(STAMP) ## Make the speaker-grouped, label-stratified CV folds of the cu
 	$(PYTHON) -m folds.make_folds $(FOLD_ARGS)
 
 .PHONY: train
-train: $(STAMP) ## Train MODELS on every fold: OOF + test predictions in artifacts/runs/ (FOLDS, EPOCHS, PROFILE, PARAMS, SET)
+train: $(STAMP) ## Train MODELS on every fold: OOF + test predictions in artifacts/runs/ (FOLDS, EPOCHS, PROFILE, PARAMS, SET, WORKERS, TENSORBOARD=1)
+	$(if $(TENSORBOARD),@$(PYTHON) -c "import tensorboard" 2>/dev/null || $(PYTHON) -m pip install -q 'tensorboard>=2.18')
 	$(PYTHON) -m models.train $(if $(MODELS),--models $(MODELS)) $(if $(FOLDS),--folds $(FOLDS)) \
-		--params $(PARAMS) $(TRAIN_ARGS)
+		--params $(PARAMS) $(TRAIN_ARGS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TENSORBOARD),--tensorboard)
 
 .PHONY: tune
 tune: $(STAMP) ## Tune MODEL with Optuna (TRIALS, WORKERS, TUNE_FOLDS, PRUNER, FIX; OPTUNA_STORAGE=url to share)
-	$(PYTHON) -m models.tune --model $(MODEL) --trials $(TRIALS) --workers $(WORKERS) \
+	$(PYTHON) -m models.tune --model $(MODEL) --trials $(TRIALS) $(if $(WORKERS),--workers $(WORKERS)) \
 		--tune-folds $(TUNE_FOLDS) --pruner $(PRUNER) $(if $(FIX),--fix $(FIX)) $(TRAIN_ARGS)
 
 .PHONY: ensemble
@@ -102,9 +125,23 @@ score: $(STAMP) ## Score a submission on an answer key (SUBMISSION: newest; SOLU
 		$(if $(SOLUTION),--solution $(SOLUTION))
 
 .PHONY: submit
-submit: $(STAMP) ## Validate a submission and send it to Kaggle (SUBMISSION: newest; MESSAGE; FORCE=1 for other data)
+submit: $(STAMP) ## Validate a submission, send it to Kaggle, wait for its public and private scores (SUBMISSION: newest; MESSAGE; WAIT seconds; FORCE=1 for other data)
 	$(PYTHON) -m submissions.submit $(if $(SUBMISSION),--submission $(SUBMISSION)) --message "$(MESSAGE)" \
-		$(if $(FORCE),--force)
+		$(if $(WAIT),--wait $(WAIT)) $(if $(FORCE),--force)
+
+.PHONY: leaderboard
+leaderboard: $(STAMP) ## Print every submission sent: honest CV against Kaggle's public and private scores
+	$(PYTHON) -m submissions.leaderboard
+
+.PHONY: dashboard
+dashboard: $(STAMP) ## Browse the Optuna study of MODEL with optuna-dashboard (installed on first use; PORT)
+	@$(PYTHON) -c "import optuna_dashboard" 2>/dev/null || $(PYTHON) -m pip install -q 'optuna-dashboard>=0.15'
+	$(PYTHON) -m models.dashboard --model $(MODEL) $(if $(PORT),--port $(PORT))
+
+.PHONY: kernel
+kernel: $(STAMP) ## Write artifacts/kernel/ for `kaggle kernels push -p artifacts/kernel`: the pipeline in a Kaggle Notebook (KERNEL_ID, TARGETS, KERNEL_ARGS)
+	$(PYTHON) -m competition.kernel $(if $(KERNEL_ID),--id $(KERNEL_ID)) --targets "$(or $(TARGETS),data features train ensemble)" \
+		--make-args "$(KERNEL_ARGS)"
 
 # --- benchmarks (print figures; see README) ---------------------------------
 
@@ -150,9 +187,27 @@ test-fast: $(STAMP) ## The tests that do not train, tune or build real data (abo
 lint: $(STAMP) ## Check the code with ruff
 	$(PYTHON) -m ruff check .
 
+ARTIFACTS_DIR := $(or $(ARTIFACTS),artifacts)
+
 .PHONY: clean
 clean: ## Delete artifacts/ (derived; data/ and .venv/ are kept)
-	rm -rf artifacts
+	rm -rf $(ARTIFACTS_DIR)
+
+.PHONY: clean-runs
+clean-runs: ## Delete trained runs (artifacts/runs/)
+	rm -rf $(ARTIFACTS_DIR)/runs
+
+.PHONY: clean-features
+clean-features: ## Delete feature caches and folds (artifacts/features/, folds/, current.json)
+	rm -rf $(ARTIFACTS_DIR)/features $(ARTIFACTS_DIR)/folds $(ARTIFACTS_DIR)/current.json
+
+.PHONY: clean-tune
+clean-tune: ## Delete Optuna studies and tuned parameters (artifacts/tune/; not a database in OPTUNA_STORAGE)
+	rm -rf $(ARTIFACTS_DIR)/tune
+
+.PHONY: clean-submissions
+clean-submissions: ## Delete submissions and their reports (artifacts/submissions/, reports/; the leaderboard log too)
+	rm -rf $(ARTIFACTS_DIR)/submissions $(ARTIFACTS_DIR)/reports
 
 .PHONY: help
 help: ## List the targets

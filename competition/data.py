@@ -3,7 +3,10 @@
     DATA=auto     Kaggle when credentials exist, otherwise the embedded demo (says which and why)
     DATA=kaggle   download with the Kaggle API into data/kaggle/ (archives in data/downloads/)
     DATA=demo     synthesize the offline demo into data/demo/seed<S>-<N>spk/
-    DATA=<path>   use a folder in the Kaggle layout where it is, without copying it
+    DATA=<path>   use a folder in the Kaggle layout where it is, without copying it or writing
+                  into it (a read-only mount is fine); a folder holding Kaggle's train.7z and
+                  test.7z instead (a Kaggle Notebook's /kaggle/input/<competition>) is
+                  extracted into data/kaggle/
 
 data/raw is a symbolic link to the chosen folder, so switching sources never deletes a
 download. The manifest records the source, the folder, clip counts and a fingerprint
@@ -17,9 +20,9 @@ import os
 import sys
 from pathlib import Path
 
-from competition import kaggle_api, layout
+from competition import download, kaggle_api, layout
 from competition.cli import run_stage
-from competition.files import read_json, symlink_atomic, write_json
+from competition.files import locked, read_json, symlink_atomic, write_json
 from competition.kaggle_api import find_credentials
 from competition.provenance import now
 from competition.workspace import Workspace
@@ -68,10 +71,8 @@ def prepare(source: str = "auto", ws: Workspace | None = None, *, demo_seed: int
     data_dir = ws.data
     source = choose_source(source, log, data_dir)
     if source == "kaggle":
-        from competition.download import download_competition
-
         root = data_dir / "kaggle"
-        found = download_competition(root, data_dir / "downloads", client=client, log=log)
+        found = download.download_competition(root, data_dir / "downloads", client=client, log=log)
     elif source == "demo":
         from competition import demo
 
@@ -81,6 +82,16 @@ def prepare(source: str = "auto", ws: Workspace | None = None, *, demo_seed: int
             log(f"building the demo data in {root} (seed {demo_seed}, {speakers} speakers) ...")
             demo.build_demo(root, seed=demo_seed, speakers=speakers)
         found = layout.verify(root, all_words=True)
+    elif not (Path(source).expanduser() / "train").is_dir() and download.archives_in(Path(source).expanduser()):
+        archives = download.archives_in(Path(source).expanduser())
+        root = data_dir / "kaggle"
+        with locked(root, log, "extracting into"):
+            if root.is_dir():
+                log(f"{root} already holds the extracted competition (from {archives[0].parent})")
+                found = layout.verify(root, all_words=True)
+            else:
+                found = download.extract_competition(archives, root, log=log)
+        source = "kaggle"
     else:
         root = Path(source).expanduser()
         found = layout.verify(root, all_words=False)
@@ -109,7 +120,7 @@ def prepare(source: str = "auto", ws: Workspace | None = None, *, demo_seed: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make data", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m competition.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default=os.environ.get("DATA", "auto"),
                         help="auto | kaggle | demo | a folder in the Kaggle layout (default: auto)")

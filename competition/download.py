@@ -61,8 +61,9 @@ def _py7zr():
     return py7zr
 
 
-def check_7z(archive: Path) -> None:
-    """Read the archive's listing and link targets; raise before anything is extracted."""
+def check_7z(archive: Path, scratch_dir: Path | None = None) -> None:
+    """Read the archive's listing and link targets; raise before anything is extracted. Link
+    targets are read into `scratch_dir` (default: beside the archive; never a read-only input)."""
     py7zr = _py7zr()
     from py7zr.io import BytesIOFactory
 
@@ -73,7 +74,7 @@ def check_7z(archive: Path) -> None:
                 check_member_name(archive, e.filename)
             links = [e.filename for e in entries if e.is_symlink]
             if links:
-                scratch = archive.parent / f".{archive.name}.links.tmp"
+                scratch = (scratch_dir or archive.parent) / f".{archive.name}.links.tmp"
                 try:
                     factory = BytesIOFactory(1 << 16)
                     z.extract(path=scratch, targets=links, factory=factory)
@@ -90,8 +91,9 @@ def check_7z(archive: Path) -> None:
 
 def extract_7z(archive: Path, dest: Path, *, use_7z: bool | None = None) -> None:
     """Extract a checked archive into `dest` with the `7z` program when installed (faster),
-    else with py7zr. A truncated or corrupt archive raises CorruptArchiveError."""
-    check_7z(archive)
+    else with py7zr. A truncated or corrupt archive raises CorruptArchiveError. Nothing is
+    written beside the archive, which may lie on a read-only input."""
+    check_7z(archive, dest.parent)
     program = shutil.which("7z") or shutil.which("7za") or shutil.which("7zz")
     if use_7z is None:
         use_7z = program is not None
@@ -154,15 +156,33 @@ def download_competition(dest: Path, downloads: Path, *, client: KaggleClient | 
             with kaggle_errors(f"downloading {name}", creds):
                 path = client.download(name, downloads)
             archives.append(unwrap_zip(Path(path)))
-        with atomic_dir(dest) as tmp:
-            for archive in archives:
-                log(f"extracting {archive.name} ...")
-                try:
-                    extract_7z(archive, tmp, use_7z=use_7z)
-                except CorruptArchiveError as e:
-                    archive.unlink(missing_ok=True)
-                    raise CorruptArchiveError(f"{e}. The file was deleted; rerun `make data` to download it again") from None
-            found = layout.problems(layout.scan(tmp), all_words=True)
-            if found:
-                raise layout.LayoutError("the downloaded archives are incomplete: " + "; ".join(found))
-        return layout.verify(dest, all_words=True)
+        return extract_competition(archives, dest, use_7z=use_7z, log=log, downloaded=True)
+
+
+def extract_competition(archives: list[Path], dest: Path, *, use_7z: bool | None = None, log=print,
+                        downloaded: bool = False) -> layout.Layout:
+    """Extract Kaggle's archives into `dest` (renamed into place only when complete and in the
+    Kaggle layout). A corrupt archive we `downloaded` is deleted so that a rerun fetches it again;
+    one of the user's (a read-only input mount, say) is left alone."""
+    with atomic_dir(dest) as tmp:
+        for archive in archives:
+            log(f"extracting {archive} ...")
+            try:
+                extract_7z(archive, tmp, use_7z=use_7z)
+            except CorruptArchiveError as e:
+                if not downloaded:
+                    raise
+                archive.unlink(missing_ok=True)
+                raise CorruptArchiveError(f"{e}. The file was deleted; rerun `make data` to download it again") from None
+        found = layout.problems(layout.scan(tmp), all_words=True)
+        if found:
+            what = "downloaded archives" if downloaded else f"archives in {archives[0].parent}"
+            raise layout.LayoutError(f"the {what} are incomplete: " + "; ".join(found))
+    return layout.verify(dest, all_words=True)
+
+
+def archives_in(folder: Path) -> list[Path] | None:
+    """Kaggle's train.7z and test.7z in `folder` (as the competition's input mount of a Kaggle
+    Notebook holds them), or None when either is missing."""
+    found = [folder / name for name in ARCHIVES]
+    return found if all(p.is_file() for p in found) else None

@@ -1,10 +1,12 @@
 """The one place that talks to Kaggle.
 
 `import kaggle` authenticates at import time and exits the process when no credentials
-exist, so the package is imported only inside `KaggleClient`, after `find_credentials`
-has said there is something to authenticate with. Everything else (which files, where,
-what an error means) lives outside the client, so tests swap in a stand-in client and
-exercise the real logic.
+exist, so the package is imported only inside `RealKaggleClient`, after `find_credentials`
+has said there is something to authenticate with. Discovery is the package's: kagglesdk's
+own helpers find access tokens and the `kaggle auth login` login; the legacy username/key is
+read where the package reads it. Nothing here sets an environment variable for the package
+to find later. Tests replace the package's API object (tests/helpers.py FakeKaggleApi), so
+this module's own code runs in them.
 
 Secrets: a `Credentials` object never prints its values, and every message that leaves
 this module goes through `redact`.
@@ -13,10 +15,11 @@ this module goes through `redact`.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -30,11 +33,18 @@ ARCHIVES = ("train.7z", "test.7z")
 KAGGLE_TEST_CLIPS = 158_538  # test/audio of the competition: a local copy of it is Kaggle's data too
 
 HOW_TO_GET_A_TOKEN = (
-    "create an API token at https://www.kaggle.com/settings (section 'API', 'Create New Token') "
-    "and put it in the KAGGLE_API_TOKEN environment variable or in ~/.kaggle/access_token "
+    "run `kaggle auth login`, or create an API token at https://www.kaggle.com/settings (section 'API', "
+    "'Create New Token') and put it in the KAGGLE_API_TOKEN environment variable or in ~/.kaggle/access_token "
     "(a legacy ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY work too); "
     "or run offline on the embedded demo data with `make data DATA=demo`"
 )
+# What kaggle/kagglesdk call where they found an access token, in words for messages.
+TOKEN_SOURCES = {
+    "KAGGLE_API_V1_TOKEN": "the Kaggle Notebook's token file (KAGGLE_API_V1_TOKEN)",
+    "KAGGLE_API_TOKEN": "KAGGLE_API_TOKEN",
+    "access_token": "~/.kaggle/access_token",
+}
+UPLOAD_FAILED = "Could not submit to competition"  # kaggle's message when competition_submit's upload fails
 
 
 class KaggleError(UserError):
@@ -45,18 +55,19 @@ class KaggleError(UserError):
 class Credentials:
     """Where Kaggle credentials were found. `secrets` are only used to redact messages."""
 
-    kind: str  # "token" or "legacy"
+    kind: str  # "token", "legacy" (username/key) or "oauth" (`kaggle auth login`)
     source: str  # an environment variable name or a file path, never a value
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __str__(self) -> str:
-        return f"Kaggle {'API token' if self.kind == 'token' else 'username/key'} from {self.source}"
+        what = {"token": "API token", "legacy": "username/key", "oauth": "login (kaggle auth login)"}[self.kind]
+        return f"Kaggle {what} from {self.source}"
 
 
-def config_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The folder of kaggle.json and access_token: KAGGLE_CONFIG_DIR, else ~/.kaggle
-    (else the XDG folder the kaggle package falls back to on Linux)."""
-    env = os.environ if env is None else env
+def config_dir() -> Path:
+    """The folder of kaggle.json, as the kaggle package finds it: KAGGLE_CONFIG_DIR, else
+    ~/.kaggle, else (on Linux, when ~/.kaggle does not exist) the XDG config folder."""
+    env = os.environ
     if env.get("KAGGLE_CONFIG_DIR"):
         return Path(env["KAGGLE_CONFIG_DIR"]).expanduser()
     home = Path(env.get("HOME") or Path.home())
@@ -67,51 +78,69 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
     return xdg if xdg.exists() else legacy
 
 
-def _read_token(path: Path) -> str | None:
-    try:
-        token = path.read_text().strip()
-    except OSError:
+def _access_token() -> Credentials | None:
+    """An access token where kagglesdk looks for one (it is what the kaggle package calls): in a
+    Kaggle Notebook the file KAGGLE_API_V1_TOKEN names, then KAGGLE_API_TOKEN (a token, or a
+    file holding one), then ~/.kaggle/access_token(.txt). kagglesdk is imported here, not
+    `kaggle`, whose import authenticates and may exit."""
+    from kagglesdk import get_access_token_from_env
+
+    token, source = get_access_token_from_env()
+    if not token:
         return None
-    return token or None
+    return Credentials("token", TOKEN_SOURCES.get(source, str(source)), (token,))
 
 
-def find_credentials(env: Mapping[str, str] | None = None) -> Credentials | None:
-    """Look for Kaggle credentials in the order the kaggle package uses them; None if there are none.
-
-    Reads files and the environment only; nothing is sent anywhere.
-    """
-    env = os.environ if env is None else env
-    cdir = config_dir(env)
-    token = env.get("KAGGLE_API_TOKEN", "").strip()
-    if token:
-        if Path(token).expanduser().is_file():  # the variable may name a file holding the token
-            value = _read_token(Path(token).expanduser())
-            if value:
-                return Credentials("token", "the file named by KAGGLE_API_TOKEN", (value,))
-        else:
-            return Credentials("token", "KAGGLE_API_TOKEN", (token,))
-    for path in (cdir / "access_token", cdir / "access_token.txt"):
-        value = _read_token(path)
-        if value:
-            return Credentials("token", str(path), (value,))
-    if env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY"):
-        return Credentials("legacy", "KAGGLE_USERNAME/KAGGLE_KEY", (env["KAGGLE_KEY"],))
-    kjson = cdir / "kaggle.json"
+def _legacy() -> Credentials | None:
+    """A username and key as the kaggle package reads them: KAGGLE_USERNAME/KAGGLE_KEY over
+    kaggle.json in `config_dir()` (the package has no helper for this that does not authenticate)."""
+    env = os.environ
+    kjson = config_dir() / "kaggle.json"
+    data: dict = {}
     if kjson.is_file():
         try:
             data = json.loads(kjson.read_text())
         except (OSError, ValueError):
             raise KaggleError(f"{kjson} is not valid JSON; download a fresh one: {HOW_TO_GET_A_TOKEN}") from None
-        if data.get("username") and data.get("key"):
-            return Credentials("legacy", str(kjson), (str(data["key"]),))
+        if not isinstance(data, dict):
+            raise KaggleError(f"{kjson} is not a JSON object; {HOW_TO_GET_A_TOKEN}")
+    user, key = env.get("KAGGLE_USERNAME") or data.get("username"), env.get("KAGGLE_KEY") or data.get("key")
+    secrets = tuple(str(v) for v in (env.get("KAGGLE_KEY"), data.get("key")) if v)
+    if user and key:
+        source = "KAGGLE_USERNAME/KAGGLE_KEY" if env.get("KAGGLE_KEY") and env.get("KAGGLE_USERNAME") else str(kjson)
+        return Credentials("legacy", source, secrets)
+    if kjson.is_file():
         raise KaggleError(f"{kjson} lacks 'username' or 'key'; {HOW_TO_GET_A_TOKEN}")
     return None
 
 
-def require_credentials(env: Mapping[str, str] | None = None) -> Credentials:
-    creds = find_credentials(env)
+def _oauth() -> Credentials | None:
+    """The login `kaggle auth login` saved (~/.kaggle/credentials.json with a refresh token), read
+    by kagglesdk's own loader; its refresh and access tokens are the secrets."""
+    from kagglesdk.kaggle_creds import KaggleCredentials
+
+    if KaggleCredentials.load(client=None) is None:
+        return None
+    path = Path(KaggleCredentials.DEFAULT_CREDENTIALS_FILE).expanduser()
+    data = json.loads(path.read_text())
+    return Credentials("oauth", str(path), tuple(str(data[k]) for k in ("refresh_token", "access_token") if data.get(k)))
+
+
+def find_credentials() -> Credentials | None:
+    """The credentials the kaggle package would use, in its order (kaggle 2.x): an access token
+    (kagglesdk's discovery), a legacy username/key, then the OAuth login of `kaggle auth login`;
+    None when there are none. Reads files and os.environ only (as kaggle and kagglesdk do);
+    nothing is sent anywhere."""
+    return _access_token() or _legacy() or _oauth()
+
+
+def require_credentials() -> Credentials:
+    creds = find_credentials()
     if creds is None:
-        raise KaggleError(f"no Kaggle credentials found. To download or submit, {HOW_TO_GET_A_TOKEN}")
+        named = os.environ.get("KAGGLE_API_TOKEN", "")
+        empty = f"KAGGLE_API_TOKEN names the file {named}, which is empty (kaggle reads no token from it). " \
+            if named and Path(named).expanduser().is_file() else ""
+        raise KaggleError(f"no Kaggle credentials found. {empty}To download or submit, {HOW_TO_GET_A_TOKEN}")
     return creds
 
 
@@ -169,28 +198,92 @@ def shorten(text: str, limit: int = 200) -> str:
     return (cut if len(cut) > limit // 2 else text[:limit]) + " …"
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """What Kaggle says about one submission: `status` is pending, complete or error; the
+    scores are Kaggle's strings (None until scored; this competition is closed, so a scored
+    submission has both)."""
+
+    ref: int
+    status: str
+    public: str | None = None
+    private: str | None = None
+    error: str = ""
+
+    @property
+    def scored(self) -> bool:
+        return self.status == "complete"
+
+
+def submitted(sub) -> Submitted:
+    """A Submitted from the kaggle package's ApiSubmission (status: kagglesdk's SubmissionStatus)."""
+    status = getattr(sub.status, "name", str(sub.status)).lower().rsplit(".", 1)[-1]
+    return Submitted(int(sub.ref), status, str(getattr(sub, "public_score", "") or "") or None,
+                     str(getattr(sub, "private_score", "") or "") or None,
+                     str(getattr(sub, "error_description", "") or ""))
+
+
+def wait_for_score(client: KaggleClient, ref: int, timeout: float, *, interval: float = 10.0, log=print,
+                   sleep=None, clock=None) -> Submitted:
+    """Poll submission `ref` until Kaggle has scored it or `timeout` seconds have passed (then
+    the last answer, pending). A submission Kaggle could not score raises KaggleError.
+    `sleep` and `clock` default to time.sleep and time.monotonic."""
+    sleep, clock = sleep or time.sleep, clock or time.monotonic
+    start = clock()
+    while True:
+        sub = client.submission(ref)
+        if sub.status == "error":
+            raise KaggleError(f"Kaggle could not score submission {ref}: {sub.error or 'no reason given'}; "
+                              f"see {COMPETITION_URL}/submissions")
+        if sub.scored:
+            return sub
+        left = timeout - (clock() - start)
+        if left <= 0:
+            return sub
+        log(f"submission {ref}: {sub.status}; asking again in {min(interval, left):.0f} s")
+        sleep(min(interval, left))
+
+
 class KaggleClient(Protocol):
     """The narrow interface to Kaggle; `RealKaggleClient` is the only one that reaches it."""
 
     def download(self, file_name: str, dest_dir: Path) -> Path:
         """Download one competition file into `dest_dir` (resuming a partial one); return its path."""
 
-    def submit(self, path: Path, message: str) -> str | None:
-        """Submit a CSV; return the public score once Kaggle has one, else None."""
+    def submit(self, path: Path, message: str) -> int:
+        """Upload a CSV as a submission; return its ref. A refused upload raises KaggleError."""
+
+    def submission(self, ref: int) -> Submitted:
+        """The state and scores of submission `ref`."""
+
+
+@contextlib.contextmanager
+def _oauth_enabled(creds: Credentials) -> Iterator[None]:
+    """kaggle 1.8 uses the `kaggle auth login` credentials only with KAGGLE_ENABLE_OAUTH, and
+    authenticates when imported: set it while the package is imported and authenticates, then
+    put the environment back (no variable of ours outlives the client's start)."""
+    if creds.kind != "oauth" or os.environ.get("KAGGLE_ENABLE_OAUTH"):
+        yield
+        return
+    os.environ["KAGGLE_ENABLE_OAUTH"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("KAGGLE_ENABLE_OAUTH", None)
 
 
 class RealKaggleClient:
-    """The kaggle package behind `KaggleClient`. Built only when credentials exist."""
+    """The kaggle package (1.8 or 2.x) behind `KaggleClient`. Built only when credentials exist;
+    the package itself finds them, where `find_credentials` found them."""
 
     def __init__(self, creds: Credentials):
         self.creds = creds
-        if creds.kind == "token" and creds.source not in ("KAGGLE_API_TOKEN", "the file named by KAGGLE_API_TOKEN"):
-            # kagglesdk reads tokens from ~/.kaggle only; hand over one found via KAGGLE_CONFIG_DIR.
-            os.environ.setdefault("KAGGLE_API_TOKEN", creds.source)
-        from kaggle.api.kaggle_api_extended import KaggleApi  # lazy: see module docstring
+        with _oauth_enabled(creds):
+            from kaggle.api.kaggle_api_extended import KaggleApi  # lazy: see module docstring
 
-        self.api = KaggleApi()
-        self.api.authenticate()
+            oauth = creds.kind == "oauth" and "enable_oauth" in inspect.signature(KaggleApi).parameters
+            self.api = KaggleApi(enable_oauth=True) if oauth else KaggleApi()
+            self.api.authenticate()
 
     def download(self, file_name: str, dest_dir: Path) -> Path:
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -205,19 +298,24 @@ class RealKaggleClient:
             return new[0]
         raise KaggleError(f"Kaggle download of {file_name} produced no file in {dest_dir}")
 
-    def submit(self, path: Path, message: str) -> str | None:
-        self.api.competition_submit(str(path), message, COMPETITION, quiet=False)
-        for _ in range(24):  # Kaggle scores within seconds to a minute; do not wait forever
-            subs = self.api.competition_submissions(COMPETITION, page_size=1) or []
-            latest = subs[0] if subs else None
-            status = str(getattr(latest, "status", "")).lower()
-            score = getattr(latest, "public_score", "") or getattr(latest, "publicScore", "")
-            if score:
-                return str(score)
-            if "error" in status:
-                raise KaggleError(f"Kaggle could not score the submission: {getattr(latest, 'error_description', status)}")
-            time.sleep(5)
-        return None
+    def submit(self, path: Path, message: str) -> int:
+        # A failed upload does not raise: the response says so in its message and has no ref.
+        response = self.api.competition_submit(str(path), message, COMPETITION, quiet=False)
+        ref = getattr(response, "ref", None)
+        text = str(getattr(response, "message", "") or "").strip()
+        if not ref or text == UPLOAD_FAILED:
+            raise KaggleError(f"Kaggle did not take the submission ({shorten(text) or 'no reason given'}); "
+                              "check the network and today's submission limit, then rerun")
+        return int(ref)
+
+    def submission(self, ref: int) -> Submitted:
+        if hasattr(self.api, "get_submission"):  # kaggle 2.x
+            return submitted(self.api.get_submission(ref))
+        # kaggle 1.8 lists submissions only; a new one may take a moment to be listed
+        for sub in self.api.competition_submissions(COMPETITION, page_size=20) or []:
+            if sub is not None and int(getattr(sub, "ref", 0) or 0) == ref:
+                return submitted(sub)
+        return Submitted(ref, "pending")
 
 
 def make_client(creds: Credentials) -> KaggleClient:

@@ -86,6 +86,18 @@ def package_versions(**extra: str) -> dict[str, str]:
     return {**out, **extra}
 
 
+def installed_versions() -> dict[str, str]:
+    """Every installed distribution and its version, sorted by name (what `pip freeze` lists,
+    read from the metadata): enough to rebuild the environment a run was made in
+    (`pip install -c <(...)`), beside the few of `package_versions` a person reads."""
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found[name.lower().replace("_", "-")] = dist.version
+    return dict(sorted(found.items()))
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -188,6 +200,7 @@ class RunRecord:
     device: str = "cpu"
     versions: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)  # how it ran, not what it is: CPU kernels, allocator
+    installed: dict = field(default_factory=dict)  # every installed distribution: installed_versions()
     labels: list = field(default_factory=lambda: list(LABELS))
     created: str = field(default_factory=now)
     schema: int = SCHEMA

@@ -10,7 +10,9 @@
     artifacts/submissions/<name>.*     submissions; artifacts/reports/<name>/ their reports
     artifacts/bench/                   benchmark outputs
 
-Every path of the harness comes from here. Stages never find each other's outputs by
+`ARTIFACTS=<folder>` (the environment variable KWS_ARTIFACTS, which the Makefile sets) puts
+everything under artifacts/ in that folder instead, e.g. /kaggle/working/artifacts in a
+Kaggle Notebook. Every path of the harness comes from here. Stages never find each other's outputs by
 recomputing hashes from flags: `make features` and `make folds` record what they made current
 (as `make data` records data/raw), and later stages ask `competition.inputs.resolve`.
 """
@@ -18,7 +20,7 @@ recomputing hashes from flags: `make features` and `make folds` record what they
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from competition import layout
@@ -26,13 +28,21 @@ from competition.files import locked, read_json, short_hash, write_json
 from competition.layout import LayoutError
 
 CURRENT_SCHEMA = 1
+ARTIFACTS_ENV = "KWS_ARTIFACTS"
+
+
+def _artifacts_from_env() -> Path | None:
+    value = os.environ.get(ARTIFACTS_ENV, "").strip()
+    return Path(value).expanduser() if value else None
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """A project folder: `data/` and `artifacts/` under `root` (the working directory by default)."""
+    """A project folder: `data/` and `artifacts/` under `root` (the working directory by default);
+    `artifacts_root` moves artifacts/ elsewhere (default: $KWS_ARTIFACTS when set)."""
 
     root: Path = Path(".")
+    artifacts_root: Path | None = field(default_factory=_artifacts_from_env)
 
     @property
     def data(self) -> Path:
@@ -48,7 +58,7 @@ class Workspace:
 
     @property
     def artifacts(self) -> Path:
-        return self.root / "artifacts"
+        return self.artifacts_root if self.artifacts_root is not None else self.root / "artifacts"
 
     @property
     def features(self) -> Path:

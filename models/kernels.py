@@ -31,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 ENV = "TF_ENABLE_ONEDNN_OPTS"
+_SOURCE = "KWS_ONEDNN_SOURCE"  # why the parent process chose ENV, for its worker processes
 _CHOICE: dict[str, str] = {}
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's malloc.h
 
@@ -111,12 +112,12 @@ def apply(ws, models: list[str] | None) -> dict[str, str]:
     _CHOICE["allocator"] = tune_allocator()
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         _CHOICE.update({ENV: "", "source": "not TensorFlow"})
-    elif ENV in os.environ:
-        _CHOICE.update({ENV: os.environ[ENV], "source": "typed (environment)"})
+    elif ENV in os.environ:  # typed, or set by the parent of this worker process (its reason passed on)
+        _CHOICE.update({ENV: os.environ[ENV], "source": os.environ.get(_SOURCE, "typed (environment)")})
     else:
         value, why = choose(ws, models)
         if value is not None:
-            os.environ[ENV] = value
+            os.environ[ENV], os.environ[_SOURCE] = value, why
         _CHOICE.update({ENV: value or "TensorFlow's default for this CPU", "source": why})
     return dict(_CHOICE)
 

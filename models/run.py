@@ -4,6 +4,9 @@
       params.json                        the RunRecord: settings and their sources, inputs, code (written first)
       fold_<k>/model.keras               the inference model of fold k (normalisation included)
       fold_<k>/history.csv               per-epoch loss and validation metrics
+      fold_<k>.history.csv               the same, written epoch by epoch while fold k trains
+                                         (kept when it is interrupted; deleted when it finishes)
+      tensorboard/fold_<k>/              TensorBoard logs (TENSORBOARD=1)
       fold_<k>/oof.npy, test.npy         fold k's predictions (its held-out clips; the test set)
       fold_<k>/metrics.json              fold k's scores, time, precision
       oof.npy   (train clips, 12)        each clip predicted by the fold model that did not see it
@@ -31,10 +34,18 @@ import numpy as np
 import pandas as pd
 
 from competition import metrics
-from competition.files import atomic_dir, clean_stale, lock_or_holder, locked, save_npy, write_json
+from competition.files import (
+    atomic_dir,
+    clean_stale,
+    lock_or_holder,
+    locked,
+    read_json,
+    save_npy,
+    write_json,
+)
 from competition.inputs import Inputs
 from competition.labels import LABELS
-from competition.provenance import RunRecord, code_version, package_versions
+from competition.provenance import RunRecord, code_version, installed_versions, package_versions
 from models import kernels
 from models.fold import load_fold_data, train_fold
 from models.plan import Plan
@@ -46,7 +57,26 @@ def run_record(plan: Plan, inputs: Inputs, device: str) -> RunRecord:
     return RunRecord(model=plan.model, profile=plan.profile, params=dataclasses.asdict(plan.params),
                      train=dataclasses.asdict(plan.train), inputs=inputs.record(), code=code_version(),
                      sources=plan.sources, tuned=plan.tuned, device=device,
-                     versions=package_versions(keras_backend=keras.backend.backend()), runtime=kernels.current())
+                     versions=package_versions(keras_backend=keras.backend.backend()), installed=installed_versions(),
+                     runtime=kernels.current())
+
+
+def run_dir(plan: Plan, inputs: Inputs, device: str) -> Path:
+    """The folder of the run of `plan` (its id hashes the training code as it is now)."""
+    return inputs.ws.run_dir(plan.model, run_record(plan, inputs, device).run_id)
+
+
+def summary(model: str, out: Path) -> str:
+    """One line on the run of `model` in `out`: its CV from cv.json (as written by whichever
+    process finished last), or that it has none yet."""
+    try:
+        cv = read_json(out / "cv.json")
+    except (OSError, ValueError):
+        return f"{model}: no finished fold in {out}"
+    if not cv.get("overall"):
+        return f"{model}: no finished fold in {out}"
+    return (f"{model}: {'CV' if cv['complete'] else 'partial CV'} accuracy {cv['overall']['accuracy']:.4f} "
+            f"over folds {cv['folds_trained']} -> {out}")
 
 
 def unfinished(fdir: Path, n_val: int, n_test: int) -> str | None:
@@ -89,7 +119,23 @@ def combine(out: Path, n_train: int, n_test: int, folds: pd.DataFrame, n_folds: 
     return cv
 
 
-def train_one(plan: Plan, data, k: int, fdir: Path, device: str, log, verbose: int) -> None:
+def live_history(fdir: Path) -> Path:
+    """Where fold `fdir`'s per-epoch curves are written while it trains (Keras CSVLogger, a row
+    per epoch): beside the fold folder, which appears only when the fold is finished, so an
+    interrupted fold keeps its curves. Deleted once the fold folder (with its history.csv) is in place."""
+    return fdir.with_name(f"{fdir.name}.history.csv")
+
+
+def fold_callbacks(fdir: Path, tensorboard: bool) -> list:
+    """The callbacks of a `make train` fold: the live history and, with TENSORBOARD=1,
+    TensorBoard logs in <run>/tensorboard/fold_<k>/ (`tensorboard --logdir <run>/tensorboard`)."""
+    callbacks = [keras.callbacks.CSVLogger(str(live_history(fdir)))]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(fdir.parent / "tensorboard" / fdir.name)))
+    return callbacks
+
+
+def train_one(plan: Plan, data, k: int, fdir: Path, device: str, log, verbose: int, tensorboard: bool = False) -> None:
     """Train fold `k` into `fdir` unless it is finished (the caller holds the fold's lock)."""
     n_folds = int(data.fold.max()) + 1
     val_rows = np.flatnonzero(data.fold == k)
@@ -102,7 +148,8 @@ def train_one(plan: Plan, data, k: int, fdir: Path, device: str, log, verbose: i
     log(f"{plan.model} fold {k + 1}/{n_folds}: training on {len(data.x) - len(val_rows)} clips, "
         f"validating on {len(val_rows)} ({fdir.parent})")
     t0 = time.time()
-    result = train_fold(plan.model, plan.params, plan.train, data, k, device=device, verbose=verbose)
+    result = train_fold(plan.model, plan.params, plan.train, data, k, device=device, verbose=verbose,
+                        callbacks=tuple(fold_callbacks(fdir, tensorboard)))
     m = metrics.summary(result["oof"], data.labels[result["val_rows"]])
     with atomic_dir(fdir) as tmp:
         result["model"].save(tmp / "model.keras")
@@ -110,12 +157,13 @@ def train_one(plan: Plan, data, k: int, fdir: Path, device: str, log, verbose: i
         np.save(tmp / "oof.npy", result["oof"])
         np.save(tmp / "test.npy", result["test"])
         write_json(tmp / "metrics.json", {**m, "seconds": time.time() - t0, **result["device"]})
+    live_history(fdir).unlink(missing_ok=True)
     log(f"{plan.model} fold {k + 1}/{n_folds}: accuracy {m['accuracy']:.4f}, log loss {m['log_loss']:.4f} "
         f"({time.time() - t0:.0f} s)")
 
 
 def train_run(plan: Plan, inputs: Inputs, *, only_folds: list[int] | None = None, device: str = "cpu",
-              log=print, verbose: int = 2) -> Path:
+              log=print, verbose: int = 2, tensorboard: bool = False) -> Path:
     """Train every fold of `plan.model` on `inputs` (skipping finished ones); return the run folder."""
     record = run_record(plan, inputs, device)
     out = inputs.ws.run_dir(plan.model, record.run_id)
@@ -131,10 +179,8 @@ def train_run(plan: Plan, inputs: Inputs, *, only_folds: list[int] | None = None
                 log(f"{plan.model} fold {k + 1}/{n_folds}: {holder} is training it; left to that process")
                 continue
             clean_stale(fdir)  # safe under the lock: only a killed trainer of this fold left these
-            train_one(plan, data, k, fdir, device, log, verbose)
+            train_one(plan, data, k, fdir, device, log, verbose, tensorboard)
     with locked(out / "cv.json"):
-        cv = combine(out, len(data.x), len(data.x_test), folds, n_folds)
-    if cv["overall"]:
-        log(f"{plan.model}: {'CV' if cv['complete'] else 'partial CV'} accuracy {cv['overall']['accuracy']:.4f} "
-            f"over folds {cv['folds_trained']} -> {out}")
+        combine(out, len(data.x), len(data.x_test), folds, n_folds)
+    log(summary(plan.model, out))
     return out

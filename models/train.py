@@ -1,6 +1,12 @@
 """`make train`: K-fold training of registry models on the current features and folds.
 
     make train MODELS="crnn_resnet bc_resnet" FOLDS="0 1" EPOCHS=30 SET="lr=0.001 aug.noise_prob=0.8"
+    python -m models.train --models crnn_resnet --folds 0 1 --epochs 30 --set lr=0.001
+
+WORKERS=n trains folds in n processes at once, one GPU each on a machine with several
+(default: one per GPU; on a CPU, CPU_WORKERS, see README "Training on several GPUs or
+machines"). Each fold is trained under a lock, so the same command on several machines that
+share the project folder (or several FOLDS= subsets) splits the folds between them.
 
 Settings are resolved in one order, defaults < policy < tuned < typed (models/plan.py), and
 printed before training; each run records them and where each came from (params.json).
@@ -12,6 +18,7 @@ CPU the models marked DEMO.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 
@@ -27,7 +34,13 @@ from competition.workspace import Workspace  # noqa: E402
 from models import registry  # noqa: E402
 from models.device import accelerator  # noqa: E402
 from models.plan import Typed, add_setting_args, plan_run, typed_inputs  # noqa: E402
-from models.run import train_run  # noqa: E402
+from models.run import run_dir, summary, train_run  # noqa: E402
+from models.workers import gpu_count, run_workers, strip_options  # noqa: E402
+
+# Fold processes at once on a machine without a GPU (WORKERS= overrides). On 2 CPU cores, 2
+# workers were 7-10% faster than 1, within the noise of repeated runs, at twice the memory
+# (README, "Training on several GPUs or machines"): 1.
+CPU_WORKERS = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,14 +50,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", nargs="*", type=int, default=None, help="train only these folds (0-based)")
     parser.add_argument("--params", default="auto", choices=["auto", "default"],
                         help="auto: tuned values from make tune where they apply; default: never")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"fold processes at once (default: one per GPU; {CPU_WORKERS} on a CPU)")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="TENSORBOARD=1: TensorBoard logs in <run>/tensorboard/fold_<k>/")
     parser.add_argument("--verbose", type=int, default=2)
     add_setting_args(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    return run_stage("train", lambda: train_models(args), "finished folds are kept, rerun to resume")
+    return run_stage("train", lambda: train_models(args, argv), "finished folds are kept, rerun to resume")
 
 
-def train_models(args: argparse.Namespace, log=print) -> None:
+def rotations(folds: list[int], workers: int) -> list[list[int]]:
+    """Each worker's fold order: every fold, starting at evenly spaced places, so the workers
+    begin on different folds and a worker that finishes early takes the next free one (a fold
+    another worker holds is skipped; see models/run.py)."""
+    n = len(folds)
+    workers = min(workers, n)
+    return [folds[i * n // workers:] + folds[: i * n // workers] for i in range(workers)]
+
+
+def default_workers() -> int:
+    gpus = gpu_count()
+    return gpus if gpus else CPU_WORKERS
+
+
+def train_models(args: argparse.Namespace, argv: list[str] | None = None, log=print) -> int:
     ws = Workspace(args.workspace)
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise SettingsError("TENSORBOARD=1 needs the tensorboard package: `make train TENSORBOARD=1` installs it "
+                            "(or pip install 'kws-harness[tensorboard]')")
+    workers = default_workers() if args.workers is None else args.workers
+    check_number("WORKERS", workers, 1, 64, integer=True)
     for name in args.models or []:
         registry.get(name)
     typed = Typed.from_cli(args.set, args.epochs, args.profile, args.params)
@@ -66,8 +103,20 @@ def train_models(args: argparse.Namespace, log=print) -> None:
     for plan in plans:
         for line in plan.describe():
             log(f"  {line}")
+    folds = list(range(n_folds)) if args.folds is None else list(args.folds)
+    if workers > 1 and len(folds) > 1:
+        base = strip_options(argv or [], ("--folds", "--workers"))
+        shares = [[*base, "--workers", "1", "--folds", *map(str, order)] for order in rotations(folds, workers)]
+        outs = [run_dir(plan, inputs, device) for plan in plans]  # before the workers: the code they run
+        log(f"{len(shares)} worker processes share the folds")
+        code = run_workers("models.train", shares, log)
+        for plan, out in zip(plans, outs):
+            log(summary(plan.model, out))
+        return code
     for plan in plans:
-        train_run(plan, inputs, only_folds=args.folds, device=device, log=log, verbose=args.verbose)
+        train_run(plan, inputs, only_folds=args.folds, device=device, log=log, verbose=args.verbose,
+                  tensorboard=args.tensorboard)
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -50,8 +48,16 @@ from models.device import accelerator  # noqa: E402
 from models.fold import load_fold_data, train_fold  # noqa: E402
 from models.plan import Typed, add_setting_args, plan_run, typed_inputs  # noqa: E402
 from models.settings import TrainSettings  # noqa: E402
+from models.workers import run_workers, strip_options  # noqa: E402
 
 PRUNERS = ("hyperband", "median", "none")
+# Named, not left to Optuna's default, which Optuna 5 changed: fANOVA (a random forest over the
+# trials' parameters) as in Optuna 4.
+IMPORTANCE_EVALUATOR = optuna.importance.FanovaImportanceEvaluator
+
+
+def importance():
+    return IMPORTANCE_EVALUATOR(seed=0)
 SEARCHED_TRAINING = ("lr", "label_smoothing")  # training settings every study searches
 SECRET_QUERY = ("password", "passwd", "pwd", "secret", "token", "key", "sslpassword")
 
@@ -130,16 +136,26 @@ def check_fixed(model: str, fixed: dict) -> None:
                         f"(its parameters: {', '.join(sorted(names))})")
 
 
-def open_study(model: str, storage, ident: dict, pruner: str, seed: int | None = None, fixed: dict | None = None,
-               ws: Workspace | None = None):
-    """Create or continue the study `model` and check it was made on the same data and settings.
-    `fixed` parameters are pinned with Optuna's PartialFixedSampler (e.g. the model size on a CPU)."""
-    ws = ws or Workspace()
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
-    if fixed:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+def make_sampler(seed: int | None, parallel: bool, fixed: dict | None = None):
+    """TPE with every option that changed default between Optuna 4 and 5 set here, so a study
+    samples the same way on both: multivariate (the parameters of one model interact), and a
+    constant liar when trials run at once (WORKERS>1 or a shared OPTUNA_STORAGE), so parallel
+    workers do not all sample around the same point. `fixed` parameters are pinned with
+    PartialFixedSampler (e.g. the model size on a CPU)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True,
+                                             constant_liar=parallel)
+        if fixed:
             sampler = optuna.samplers.PartialFixedSampler(fixed, sampler)
+    return sampler
+
+
+def open_study(model: str, storage, ident: dict, pruner: str, seed: int | None = None, fixed: dict | None = None,
+               ws: Workspace | None = None, parallel: bool = False):
+    """Create or continue the study `model` and check it was made on the same data and settings."""
+    ws = ws or Workspace()
+    sampler = make_sampler(seed, parallel, fixed)
     study = optuna.create_study(study_name=model, storage=storage, direction="maximize", load_if_exists=True,
                                 sampler=sampler, pruner=make_pruner(pruner))
     old = study.user_attrs.get("identity")
@@ -283,7 +299,8 @@ def write_report(study, out: Path) -> Path | None:
     plots = [("history.png", "Optimisation history", ovm.plot_optimization_history),
              ("intermediate.png", "Validation accuracy per epoch (pruned trials stop early)", ovm.plot_intermediate_values)]
     if len(done) >= 2 and len({tuple(sorted(t.params)) for t in done}) == 1:
-        plots.append(("importances.png", "Parameter importances (fANOVA)", ovm.plot_param_importances))
+        plots.append(("importances.png", f"Parameter importances ({IMPORTANCE_EVALUATOR.__name__}, "
+                      "optuna.importance)", lambda st: ovm.plot_param_importances(st, evaluator=importance())))
     for name, title, fn in plots:
         try:
             with warnings.catch_warnings():
@@ -331,37 +348,15 @@ def split_trials(total: int, workers: int) -> list[int]:
     return [base + (1 if i < total % workers else 0) for i in range(workers)]
 
 
-def gpu_count() -> int:
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-        return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
-    except (OSError, subprocess.SubprocessError):
-        return 0
-
-
-def run_workers(argv: list[str], trials: int, workers: int, log=print) -> int:
-    """Start `workers` processes of this command, each with its share of the trials and, on a
-    machine with GPUs, one GPU each (CUDA_VISIBLE_DEVICES). Ctrl-C reaches them all."""
-    gpus = gpu_count()
-    procs = []
-    base = [a for a in argv]
-    for i, n in enumerate(split_trials(trials, workers)):
-        if n == 0:
-            continue
-        env = dict(os.environ)
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
-        cmd = [sys.executable, "-m", "models.tune", *base, "--trials", str(n), "--workers", "1", "--no-report"]
-        procs.append(subprocess.Popen(cmd, env=env))
-        log(f"worker {i + 1}: {n} trials" + (f" on GPU {i % gpus}" if gpus else ""))
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        codes = [p.wait() for p in procs]
-        return 130
-    return max(codes) if codes else 0
+def tune_workers(argv: list[str], trials: int, workers: int, log=print) -> int:
+    """Start `workers` processes of this command, each with its share of the trials (and, on a
+    machine with GPUs, one GPU each)."""
+    base = strip_options(argv, ("--trials", "--workers", "--constant-liar"))
+    counts = [n for n in split_trials(trials, workers) if n > 0]
+    for i, n in enumerate(counts):
+        log(f"worker {i + 1}: {n} trials")
+    shares = [[*base, "--trials", str(n), "--workers", "1", "--no-report", "--constant-liar"] for n in counts]
+    return run_workers("models.tune", shares, log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fix", nargs="*", action="extend", default=[], metavar="NAME=VALUE",
                         help="search-space parameters to hold fixed, e.g. width=16 blocks_per_stage=1 on a CPU")
     parser.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--constant-liar", action="store_true", help=argparse.SUPPRESS)  # a worker of several
     add_setting_args(parser)
     args = parser.parse_args(argv)
     return run_stage("tune", lambda: tune(args, argv), "finished trials are kept in the study, rerun to continue")
@@ -435,10 +431,11 @@ def tune(args, argv: list[str]) -> int:
     storage_url = args.storage
     storage = storage_for(args.model, storage_url, setup.ws)  # fails here, once, on a bad URL
     if args.workers > 1:
-        code = run_workers([a for a in _strip(argv, ("--trials", "--workers"))], args.trials, args.workers)
+        code = tune_workers(argv, args.trials, args.workers)
         finish(setup, storage_url, args.no_report)
         return code
-    study = open_study(args.model, storage, setup.identity(), args.pruner, args.seed, setup.fixed, setup.ws)
+    study = open_study(args.model, storage, setup.identity(), args.pruner, args.seed, setup.fixed, setup.ws,
+                       parallel=args.constant_liar or bool(storage_url))
     fail_dead_local_trials(study)
     quiet_interrupts()
     cache, folds = setup.inputs.load()
@@ -476,22 +473,6 @@ def finish(setup: Setup, storage_url: str | None, no_report: bool, study=None) -
               f"runs on this data, profile {best.profile} and batch size {best.batch_size}; PARAMS=default ignores it)")
     if report:
         print(f"report: {report}")
-
-
-def _strip(argv: list[str], options: tuple[str, ...]) -> list[str]:
-    """argv without the given options and their values."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in options:
-            skip = True
-            continue
-        if any(a.startswith(o + "=") for o in options):
-            continue
-        out.append(a)
-    return out
 
 
 if __name__ == "__main__":

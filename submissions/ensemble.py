@@ -30,7 +30,7 @@ from competition.files import short_hash
 from competition.labels import LABEL_INDEX, LABELS, SILENCE
 from competition.workspace import Workspace
 from submissions import blend as blending
-from submissions import priors, report, submission
+from submissions import leaderboard, priors, report, submission
 from submissions.runs import BlendError, RunSet, gather
 
 # A test clip the feature reader could not use (listed in bad_files.csv) has no prediction, but
@@ -170,7 +170,8 @@ def _answer_key_rows(rs: RunSet, result: blending.BlendResult, solution: pd.Data
 
 def _report_data(name: str, rs: RunSet, result: blending.BlendResult, runs: list[dict], methods: list[dict],
                  shift: priors.PriorShift, info: dict, csv: Path, filled: list[str], test_rows: list[dict] | None,
-                 test_cm: np.ndarray | None, solution_path: str | None) -> report.ReportData:
+                 test_cm: np.ndarray | None, solution_path: str | None,
+                 past_submissions: list[dict] = ()) -> report.ReportData:
     chosen = result.chosen
     best = max(runs, key=lambda r: r["accuracy"])
     pred = np.argmax(result.oof, axis=1)
@@ -192,7 +193,8 @@ def _report_data(name: str, rs: RunSet, result: blending.BlendResult, runs: list
         notes=list(rs.notes) + ([f"{len(filled)} test clip(s) without a prediction were labelled "
                                  f"'{FILL_LABEL}'"] if filled else []),
         test=test_rows, test_confusion=test_cm, solution=str(solution_path or ""),
-        answer_key_priors=None if test_cm is None else test_cm.sum(axis=1) / test_cm.sum())
+        answer_key_priors=None if test_cm is None else test_cm.sum(axis=1) / test_cm.sum(),
+        leaderboard=past_submissions)
 
 
 def _print_answer_key(rows: list[dict], solution_path: str, mode: str, log) -> None:
@@ -258,8 +260,10 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
         solution = submission.read_solution(Path(solution_path))
         test_rows, test_cm = _answer_key_rows(rs, result, solution, all_clips, train, mode, calibration)
 
+    past = [{k: (None if pd.isna(v) else v) for k, v in row.items()}
+            for row in leaderboard.past(ws)[["name", "honest_cv", "public", "private"]].to_dict("records")]
     d = _report_data(name, rs, result, runs, methods, shift, info, paths["csv"], filled, test_rows, test_cm,
-                     solution_path)
+                     solution_path, past)
     html_path = report.write_report(d, ws.reports)
 
     log(f"submission: {paths['csv']} ({len(fnames)} clips; probabilities in {paths['npy'].name}, "

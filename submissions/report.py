@@ -8,6 +8,7 @@ the same PNGs beside it for pasting elsewhere:
     the blend's OOF confusion matrix (honest predictions) and per-class accuracy
     training class priors against the estimated test priors
     with an answer key: the test accuracy and the test confusion matrix
+    past submissions sent to Kaggle: honest CV against the public and private scores
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ReportData:
     per_class: {series: {label: accuracy | None}} (OOF; the blend and the best run)
     train_priors, test_priors: `(12,)`
     test: rows [{what, raw, accuracy}] on an answer key: without and with the prior correction
+    leaderboard: rows [{name, honest_cv, public, private}] of past submissions Kaggle scored
     """
 
     name: str
@@ -56,6 +58,7 @@ class ReportData:
     test_confusion: np.ndarray | None = field(default=None, repr=False)
     solution: str = ""
     answer_key_priors: np.ndarray | None = field(default=None, repr=False)  # `(12,)` label shares of the key
+    leaderboard: list[dict] = field(default_factory=list)
 
 
 # --- figures: each returns PNG bytes -----------------------------------------------------
@@ -103,6 +106,28 @@ def accuracy_chart(runs: list[dict], methods: list[dict], chosen: str) -> bytes:
     ax.set_xlabel("accuracy (runs: out-of-fold; blends: honest nested CV)" + ("  — axis zoomed" if lo > 0 else ""))
     ax.grid(axis="x", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def leaderboard_chart(rows: list[dict]) -> bytes:
+    """Each scored submission: honest CV accuracy (x) against Kaggle's public and private accuracy
+    (y), with the diagonal where they would agree."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    values = [r["honest_cv"] for r in rows]
+    for key, marker, color in (("public", "o", RUN_COLOR), ("private", "s", CHOSEN_COLOR)):
+        pts = [(r["honest_cv"], r[key]) for r in rows if r.get(key) is not None]
+        if pts:
+            ax.scatter(*zip(*pts), marker=marker, color=color, label=f"{key} leaderboard", zorder=3)
+            values += [y for _, y in pts]
+    lo, hi = _zoomed_limits(values)
+    ax.plot([lo, hi], [lo, hi], color=TRAIN_COLOR, lw=1, ls="--", label="CV = leaderboard")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("honest CV accuracy of the blend")
+    ax.set_ylabel("Kaggle accuracy")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     return _png(fig)
 
 
@@ -313,6 +338,15 @@ def render(d: ReportData, images: dict[str, bytes]) -> str:
                                 chosen_rows={0}))
         if "confusion_test.png" in images:
             parts.append(_img(images, "confusion_test.png", "test confusion matrix"))
+    if d.leaderboard:
+        parts.append("<h2>Past submissions: honest CV against Kaggle</h2>")
+        parts.append('<p class="note">Every submission `make submit` sent and Kaggle scored '
+                     "(artifacts/submissions/leaderboard.csv; `make leaderboard` prints it). Points on the "
+                     "diagonal mean the CV predicts the leaderboard.</p>")
+        parts.append(_table(["submission", "honest CV", "public", "private"],
+                            [[r["name"], _num(r["honest_cv"]), _num(r.get("public")), _num(r.get("private"))]
+                             for r in d.leaderboard], numeric_from=1))
+        parts.append(_img(images, "leaderboard.png", "honest CV against the leaderboard"))
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
             f"<title>{_esc(d.name)}: ensemble report</title><style>{CSS}</style></head>"
             f"<body>{''.join(parts)}</body></html>\n")
@@ -329,6 +363,8 @@ def figures(d: ReportData) -> dict[str, bytes]:
     weights = [r.get("weight") for r in d.runs]
     if all(w is not None for w in weights) and len(weights) > 1:
         images["weights.png"] = weights_chart([r["name"] for r in d.runs], weights, d.chosen)
+    if d.leaderboard:
+        images["leaderboard.png"] = leaderboard_chart(d.leaderboard)
     if d.test_confusion is not None:
         how = "no prior correction" if d.priors_mode == "none" else f"PRIORS={d.priors_mode}"
         images["confusion_test.png"] = confusion_chart(

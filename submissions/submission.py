@@ -28,6 +28,7 @@ from competition.labels import LABEL_INDEX, LABELS
 
 HEADER = ["fname", "label"]
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+LOG_NAME = "leaderboard"  # artifacts/submissions/leaderboard.csv is the log of sent submissions, not one
 SHOWN = 3  # examples shown per kind of problem: enough to see the pattern, short enough to read
 
 
@@ -38,6 +39,8 @@ class SubmissionError(UserError):
 def check_name(name: str) -> str:
     if not NAME_RE.match(name) or name.endswith((".csv", ".json", ".npy")):
         raise SubmissionError(f"submission name {name!r}: use letters, digits, '.', '_' or '-', without an extension")
+    if name == LOG_NAME:
+        raise SubmissionError(f"submission name {name!r} is taken by the leaderboard log; choose another NAME")
     return name
 
 
@@ -132,7 +135,7 @@ def write(name: str, fnames, probs: np.ndarray, info: dict, test_fnames=None, *,
 
 def newest(out_dir: Path) -> Path:
     """The most recently written submission CSV in `out_dir`."""
-    found = [p for p in Path(out_dir).glob("*.csv") if not p.name.startswith(".")]
+    found = [p for p in Path(out_dir).glob("*.csv") if not p.name.startswith(".") and p.stem != LOG_NAME]
     if not found:
         raise SubmissionError(f"no submission in {out_dir}: run `make ensemble` first")
     return max(found, key=lambda p: (p.stat().st_mtime, p.name))

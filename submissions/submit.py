@@ -2,6 +2,10 @@
 
     SUBMISSION=...   a submission CSV (default: the newest in artifacts/submissions)
     MESSAGE=...      the submission's description on Kaggle (default: method, runs, honest CV score)
+    WAIT=...         seconds to wait for Kaggle's scores (default 600; 0: do not wait)
+
+Kaggle's public and private scores are printed, added to the submission's .json and to the
+leaderboard log (artifacts/submissions/leaderboard.csv; `make leaderboard` prints it).
 
 Nothing is sent unless the file lists every clip of data/raw/test/audio exactly once with
 one of the 12 labels, and data/raw is Kaggle's data (a demo or dev test set has other
@@ -12,15 +16,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from competition import kaggle_api, layout
 from competition.cli import run_stage
+from competition.settings import check_number
 from competition.workspace import Workspace
+from submissions import leaderboard
 from submissions.submission import SubmissionError, newest, read_info, validate
+
+DEFAULT_WAIT = 600.0  # seconds; Kaggle scores a submission of this competition within about a minute
 
 
 def test_clips(csv_path: Path, ws: Workspace) -> tuple[list[str], dict]:
@@ -58,9 +65,10 @@ def default_message(csv_path: Path) -> str:
 
 
 def submit(csv_path: Path | None = None, message: str = "", *, client: kaggle_api.KaggleClient | None = None,
-           ws: Workspace | None = None, force: bool = False, env: Mapping[str, str] | None = None,
-           log=print) -> str | None:
-    """Validate `csv_path` (default: the newest submission) and submit it; return Kaggle's public score or None."""
+           ws: Workspace | None = None, force: bool = False, wait: float = DEFAULT_WAIT, log=print,
+           sleep=None) -> kaggle_api.Submitted:
+    """Validate `csv_path` (default: the newest submission), submit it, wait up to `wait`
+    seconds for its scores and record them (the .json, the leaderboard log); return Kaggle's answer."""
     ws = ws or Workspace()
     csv_path = Path(csv_path) if csv_path else newest(ws.submissions)
     names, manifest = test_clips(csv_path, ws)
@@ -72,18 +80,32 @@ def submit(csv_path: Path | None = None, message: str = "", *, client: kaggle_ap
                               f"would reject {csv_path}; run `make data DATA=kaggle`, `make features train "
                               "ensemble`, then submit (or `make submit FORCE=1`)")
     validate(csv_path, names)  # before credentials: an invalid file is never sent
-    creds = kaggle_api.require_credentials(env)
+    creds = kaggle_api.require_credentials()
     message = message.strip() or default_message(csv_path)
     log(f"submitting {csv_path} ({len(names)} clips) to {kaggle_api.COMPETITION} with the {creds}: {message!r}")
     if client is None:
         client = kaggle_api.make_client(creds)
     with kaggle_api.kaggle_errors("submitting", creds):
-        public = client.submit(csv_path, message)
-    if public is None:
-        log(f"submitted; Kaggle has not scored it yet: see {kaggle_api.COMPETITION_URL}/submissions")
+        ref = client.submit(csv_path, message)
+    log(f"submitted as ref {ref}; waiting up to {wait:.0f} s for Kaggle to score it")
+    with kaggle_api.kaggle_errors(f"asking Kaggle about submission {ref}", creds):
+        try:
+            sub = kaggle_api.wait_for_score(client, ref, wait, log=log, sleep=sleep)
+        except kaggle_api.KaggleError:
+            leaderboard.record(ws, csv_path, kaggle_api.Submitted(ref, "error"), message)
+            raise
+    row = leaderboard.record(ws, csv_path, sub, message)
+    if sub.scored:
+        log(f"scored: public {sub.public or '-'}, private {sub.private or '-'} (honest CV "
+            f"{_fmt(row['honest_cv'])}); recorded in {leaderboard.path(ws)}")
     else:
-        log(f"submitted; public leaderboard score: {public}")
-    return public
+        log(f"Kaggle has not scored submission {ref} after {wait:.0f} s: see {kaggle_api.COMPETITION_URL}/submissions "
+            f"(recorded as {sub.status} in {leaderboard.path(ws)})")
+    return sub
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,10 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submission", type=Path, default=None)
     parser.add_argument("--message", default="")
     parser.add_argument("--force", action="store_true", help="submit even when data/raw is not Kaggle's data")
+    parser.add_argument("--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for the scores")
     parser.add_argument("--workspace", type=Path, default=Path("."), help="project folder (holds data/, artifacts/)")
     args = parser.parse_args(argv)
-    return run_stage("submit", lambda: submit(args.submission, args.message, ws=Workspace(args.workspace),
-                                              force=args.force) and None, "nothing was sent")
+    def body() -> None:
+        check_number("WAIT", args.wait, 0)
+        submit(args.submission, args.message, ws=Workspace(args.workspace), force=args.force, wait=args.wait)
+
+    return run_stage("submit", body, "what Kaggle answered so far is recorded")
 
 
 if __name__ == "__main__":

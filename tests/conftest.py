@@ -65,7 +65,8 @@ def kaggle_env(tmp_path: Path, monkeypatch) -> SimpleNamespace:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_V1_TOKEN_PATH", "DATA"):
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_V1_TOKEN", "KAGGLE_KERNEL_RUN_TYPE",
+                 "KAGGLE_DATA_PROXY_URL", "KAGGLE_ENABLE_OAUTH", "KWS_ARTIFACTS", "DATA"):
         monkeypatch.delenv(name, raising=False)
     return SimpleNamespace(home=home, config=config)
 

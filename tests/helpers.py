@@ -83,8 +83,11 @@ class StandinClient:
         dest_dir.mkdir(parents=True, exist_ok=True)
         return Path(shutil.copy2(self.archives[file_name], dest_dir / file_name))
 
-    def submit(self, path: Path, message: str) -> str | None:
-        raise AssertionError("the tests never submit")
+    def submit(self, path: Path, message: str) -> int:
+        raise AssertionError("the tests never submit through this client")
+
+    def submission(self, ref: int):
+        raise AssertionError("the tests never submit through this client")
 
 
 def entries(folder: Path) -> list[str]:
@@ -142,17 +145,26 @@ def make_tone_tree(root: Path, *, speakers: int = 12, words: Iterable[str] = (*W
 
 
 class FakeKaggleApi:
-    """A stand-in for `kaggle.api.kaggle_api_extended.KaggleApi` (kaggle 1.8), the object the
+    """A stand-in for `kaggle.api.kaggle_api_extended.KaggleApi` of kaggle 1.8, the object the
     harness's adapter (`competition.kaggle_api.RealKaggleClient`) drives: the same method names,
     arguments and return types (kagglesdk's own response classes), serving local files.
 
     Configure the class before the adapter builds one: `archives` (file name -> local path),
-    `scores` (what `competition_submissions` reports on successive polls: a public score, or
-    None while Kaggle is still scoring), `calls` records every call."""
+    `upload_fails` (competition_submit answers as kaggle does when the upload fails: a response
+    whose message says so, without a ref), `scores` (what successive polls of the new submission
+    report: a (public, private) pair, None while Kaggle is still scoring, or "error"); `calls`
+    records every call. Kaggle 1.8 has no call for one submission: the adapter finds it in
+    `competition_submissions`, which also lists an older, scored submission."""
 
     archives: dict[str, Path] = {}
-    scores: list[str | None] = []
+    scores: list = []
+    upload_fails = False
+    error: BaseException | None = None  # raised by competition_submit (an HTTP error, say)
     calls: list[tuple] = []
+    NEW_REF, OLD_REF = 51234, 50001
+
+    def __init__(self, enable_oauth: bool = False):
+        self.enable_oauth = enable_oauth
 
     def authenticate(self) -> None:
         self.calls.append(("authenticate",))
@@ -167,9 +179,30 @@ class FakeKaggleApi:
         from kagglesdk.competitions.types.competition_api_service import ApiCreateSubmissionResponse
 
         self.calls.append(("competition_submit", competition, Path(file_name).name, message))
+        if self.error is not None:
+            raise self.error
         response = ApiCreateSubmissionResponse()
-        response.message, response.ref = "Successfully submitted", 1234
+        if self.upload_fails:
+            response.message = "Could not submit to competition"
+        else:
+            response.message, response.ref = "Successfully submitted to TensorFlow Speech Recognition Challenge", \
+                self.NEW_REF
         return response
+
+    def _new_submission(self):
+        from kagglesdk.competitions.types.competition_api_service import ApiSubmission
+        from kagglesdk.competitions.types.submission_status import SubmissionStatus
+
+        score = self.scores.pop(0) if self.scores else None
+        sub = ApiSubmission()
+        sub.ref, sub.description = self.NEW_REF, "blend"
+        if score == "error":
+            sub.status, sub.error_description = SubmissionStatus.ERROR, "Submission must have 158538 rows"
+        elif score is None:
+            sub.status = SubmissionStatus.PENDING
+        else:
+            sub.status, (sub.public_score, sub.private_score) = SubmissionStatus.COMPLETE, score
+        return sub
 
     def competition_submissions(self, competition: str, group=None, sort=None, page_number: int = -1,
                                 page_token: str = "", page_size: int = 20):
@@ -177,28 +210,41 @@ class FakeKaggleApi:
         from kagglesdk.competitions.types.submission_status import SubmissionStatus
 
         self.calls.append(("competition_submissions", competition))
-        score = self.scores.pop(0) if self.scores else None
-        sub = ApiSubmission()
-        sub.ref, sub.description = 1234, "blend"
-        sub.status = SubmissionStatus.COMPLETE if score else SubmissionStatus.PENDING
-        if score:
-            sub.public_score = score
-        return [sub]
+        old = ApiSubmission()
+        old.ref, old.status, old.public_score, old.private_score = \
+            self.OLD_REF, SubmissionStatus.COMPLETE, "0.70000", "0.69000"
+        submitted = any(c[0] == "competition_submit" for c in self.calls) and not self.upload_fails
+        return [self._new_submission(), old] if submitted else [old]
 
 
-def install_fake_kaggle(monkeypatch) -> type[FakeKaggleApi]:
-    """Put FakeKaggleApi where the adapter imports it from (`kaggle.api.kaggle_api_extended`),
-    without importing the real package (whose import authenticates against Kaggle)."""
+class FakeKaggleApi2(FakeKaggleApi):
+    """The same for kaggle 2.x, which also fetches one submission by its ref (`get_submission`)
+    and whose constructor takes no arguments."""
+
+    def __init__(self):
+        super().__init__()
+
+    def get_submission(self, submission_ref: int):
+        self.calls.append(("get_submission", submission_ref))
+        if submission_ref != self.NEW_REF:
+            raise AssertionError(f"asked for submission {submission_ref}, which was not just made")
+        return self._new_submission()
+
+
+def install_fake_kaggle(monkeypatch, api: type[FakeKaggleApi] = FakeKaggleApi) -> type[FakeKaggleApi]:
+    """Put `api` (FakeKaggleApi or FakeKaggleApi2) where the adapter imports it from
+    (`kaggle.api.kaggle_api_extended`), without importing the real package (whose import
+    authenticates against Kaggle)."""
     import sys
     import types
 
-    FakeKaggleApi.archives, FakeKaggleApi.scores, FakeKaggleApi.calls = {}, [], []
+    api.archives, api.scores, api.calls, api.upload_fails, api.error = {}, [], [], False, None
     extended = types.ModuleType("kaggle.api.kaggle_api_extended")
-    extended.KaggleApi = FakeKaggleApi
-    api = types.ModuleType("kaggle.api")
-    api.kaggle_api_extended = extended
+    extended.KaggleApi = api
+    api_module = types.ModuleType("kaggle.api")
+    api_module.kaggle_api_extended = extended
     package = types.ModuleType("kaggle")
-    package.api = api
-    for name, module in (("kaggle", package), ("kaggle.api", api), ("kaggle.api.kaggle_api_extended", extended)):
+    package.api = api_module
+    for name, module in (("kaggle", package), ("kaggle.api", api_module), ("kaggle.api.kaggle_api_extended", extended)):
         monkeypatch.setitem(sys.modules, name, module)
-    return FakeKaggleApi
+    return api

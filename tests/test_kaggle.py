@@ -363,56 +363,117 @@ def test_auto_with_credentials_downloads(tmp_path, archives, token):
     assert "found the Kaggle API token from KAGGLE_API_TOKEN" in logs[0]
 
 
-def _env(kaggle_env, **extra) -> dict[str, str]:
-    return {"HOME": str(kaggle_env.home), "KAGGLE_CONFIG_DIR": str(kaggle_env.config), **extra}
-
-
-def test_token_from_the_environment(kaggle_env):
-    creds = find_credentials(_env(kaggle_env, KAGGLE_API_TOKEN=TOKEN))
+def test_token_from_the_environment(monkeypatch):
+    monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
+    creds = find_credentials()
     assert (creds.kind, creds.source, creds.secrets) == ("token", "KAGGLE_API_TOKEN", (TOKEN,))
 
 
-def test_token_variable_naming_a_file(kaggle_env, tmp_path):
+def test_token_variable_naming_a_file(tmp_path, monkeypatch):
     path = tmp_path / "my-token"
     path.write_text(TOKEN + "\n")
-    creds = find_credentials(_env(kaggle_env, KAGGLE_API_TOKEN=str(path)))
-    assert creds.kind == "token" and creds.secrets == (TOKEN,)
+    monkeypatch.setenv("KAGGLE_API_TOKEN", str(path))
+    creds = find_credentials()
+    assert (creds.kind, creds.source, creds.secrets) == ("token", "KAGGLE_API_TOKEN", (TOKEN,))
+
+
+def test_token_variable_naming_an_empty_file_is_not_a_token_and_the_error_says_so(kaggle_env, tmp_path, monkeypatch):
+    """kagglesdk stops at a KAGGLE_API_TOKEN that names a file, even an empty one: it then skips
+    ~/.kaggle/access_token and the kaggle package goes on to a username and key. So do we."""
+    empty = tmp_path / "empty-token"
+    empty.write_text("")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", str(empty))
+    (kaggle_env.home / ".kaggle").mkdir()
+    (kaggle_env.home / ".kaggle" / "access_token").write_text("file-token")
+    assert find_credentials() is None
+    with pytest.raises(KaggleError) as err:
+        require_credentials()
+    assert f"KAGGLE_API_TOKEN names the file {empty}, which is empty" in str(err.value)
+    monkeypatch.setenv("KAGGLE_USERNAME", "me")
+    monkeypatch.setenv("KAGGLE_KEY", "env-key")
+    assert find_credentials().secrets == ("env-key",)
 
 
 @pytest.mark.parametrize("name", ["access_token", "access_token.txt"])
-def test_token_file_in_the_config_dir(kaggle_env, name):
-    (kaggle_env.config / name).write_text(f"  {TOKEN}\n")
-    creds = find_credentials(_env(kaggle_env))
-    assert (creds.kind, creds.source, creds.secrets) == ("token", str(kaggle_env.config / name), (TOKEN,))
+def test_token_file_in_home_kaggle(kaggle_env, name):
+    (kaggle_env.home / ".kaggle").mkdir()
+    (kaggle_env.home / ".kaggle" / name).write_text(f"  {TOKEN}\n")
+    creds = find_credentials()
+    assert (creds.kind, creds.source, creds.secrets) == ("token", "~/.kaggle/access_token", (TOKEN,))
 
 
-def test_config_dir_defaults_to_home_kaggle_then_xdg(kaggle_env):
-    env = {"HOME": str(kaggle_env.home)}
-    assert find_credentials(env) is None
+def test_kaggle_notebook_token(tmp_path, monkeypatch):
+    """In a Kaggle Notebook, kagglesdk reads the file KAGGLE_API_V1_TOKEN names (when the
+    notebook's own variables are set), before KAGGLE_API_TOKEN."""
+    path = tmp_path / "v1-token"
+    path.write_text(TOKEN)
+    monkeypatch.setenv("KAGGLE_API_V1_TOKEN", str(path))
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "other-token")
+    assert find_credentials().secrets == ("other-token",)  # outside a notebook the variable is not read
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    monkeypatch.setenv("KAGGLE_DATA_PROXY_URL", "http://localhost:1")
+    creds = find_credentials()
+    assert (creds.kind, creds.secrets) == ("token", (TOKEN,)) and "KAGGLE_API_V1_TOKEN" in creds.source
+
+
+def _login(kaggle_env, **fields) -> Path:
+    """~/.kaggle/credentials.json as `kaggle auth login` writes it."""
+    path = kaggle_env.home / ".kaggle" / "credentials.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"refresh_token": "refresh-" + TOKEN, "access_token": "access-s3cr3t-value",
+                                "access_token_expiration": "", "username": "me", "scopes": [], **fields}))
+    return path
+
+
+def test_login_of_kaggle_auth_login(kaggle_env):
+    path = _login(kaggle_env)
+    creds = find_credentials()
+    assert (creds.kind, creds.source) == ("oauth", str(path))
+    assert set(creds.secrets) == {"refresh-" + TOKEN, "access-s3cr3t-value"}
+    assert "kaggle auth login" in str(creds)
+    _login(kaggle_env, refresh_token="")  # kagglesdk ignores a login without a refresh token
+    assert find_credentials() is None
+
+
+def test_config_dir_defaults_to_home_kaggle_then_xdg(kaggle_env, monkeypatch):
+    monkeypatch.delenv("KAGGLE_CONFIG_DIR")
+    assert find_credentials() is None
     xdg = kaggle_env.home / ".config" / "kaggle"
     xdg.mkdir(parents=True)
-    (xdg / "access_token").write_text(TOKEN)
-    assert find_credentials(env).source == str(xdg / "access_token")
+    (xdg / "kaggle.json").write_text(json.dumps({"username": "me", "key": "k3y-in-xdg"}))
+    assert find_credentials().source == str(xdg / "kaggle.json")
     legacy = kaggle_env.home / ".kaggle"
     legacy.mkdir()
     (legacy / "kaggle.json").write_text(json.dumps({"username": "me", "key": "k3y-in-home"}))
     # ~/.kaggle exists, so the kaggle package (and we) look only there
-    assert find_credentials(env).source == str(legacy / "kaggle.json")
+    assert find_credentials().source == str(legacy / "kaggle.json")
 
 
-def test_username_and_key_from_the_environment(kaggle_env):
-    creds = find_credentials(_env(kaggle_env, KAGGLE_USERNAME="me", KAGGLE_KEY=TOKEN))
+def test_username_and_key_from_the_environment(monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "me")
+    assert find_credentials() is None
+    monkeypatch.setenv("KAGGLE_KEY", TOKEN)
+    creds = find_credentials()
     assert (creds.kind, creds.source, creds.secrets) == ("legacy", "KAGGLE_USERNAME/KAGGLE_KEY", (TOKEN,))
-    assert find_credentials(_env(kaggle_env, KAGGLE_USERNAME="me")) is None
 
 
 def test_legacy_kaggle_json_honours_kaggle_config_dir(kaggle_env):
     (kaggle_env.home / ".kaggle").mkdir()
     (kaggle_env.home / ".kaggle" / "kaggle.json").write_text(json.dumps({"username": "home", "key": "ignored"}))
-    assert find_credentials(_env(kaggle_env)) is None  # KAGGLE_CONFIG_DIR points elsewhere
+    assert find_credentials() is None  # KAGGLE_CONFIG_DIR points elsewhere
     (kaggle_env.config / "kaggle.json").write_text(json.dumps({"username": "me", "key": TOKEN}))
-    creds = find_credentials(_env(kaggle_env))
+    creds = find_credentials()
     assert (creds.kind, creds.source, creds.secrets) == ("legacy", str(kaggle_env.config / "kaggle.json"), (TOKEN,))
+
+
+def test_a_key_in_the_environment_overrides_kaggle_json_and_both_are_masked(kaggle_env, monkeypatch):
+    """kaggle reads kaggle.json, then lets KAGGLE_* variables override its values."""
+    (kaggle_env.config / "kaggle.json").write_text(json.dumps({"username": "me", "key": "json-k3y-value"}))
+    monkeypatch.setenv("KAGGLE_KEY", "env-k3y-value")
+    creds = find_credentials()
+    assert creds.source == str(kaggle_env.config / "kaggle.json")
+    assert set(creds.secrets) == {"env-k3y-value", "json-k3y-value"}
+    assert kaggle_api.redact("env-k3y-value json-k3y-value", creds) == "*** ***"
 
 
 @pytest.mark.parametrize("text, words", [("{not json", "not valid JSON"),
@@ -421,22 +482,52 @@ def test_broken_kaggle_json_is_a_clear_error(kaggle_env, text, words):
     path = kaggle_env.config / "kaggle.json"
     path.write_text(text)
     with pytest.raises(KaggleError) as err:
-        find_credentials(_env(kaggle_env))
+        find_credentials()
     assert words in str(err.value) and str(path) in str(err.value) and "kaggle.com/settings" in str(err.value)
 
 
-def test_order_of_precedence(kaggle_env, tmp_path):
+def test_order_of_precedence_is_the_kaggle_packages(kaggle_env, monkeypatch):
+    """kaggle 2.x: an access token, then a username and key, then the `kaggle auth login` login."""
+    _login(kaggle_env)
+    assert find_credentials().kind == "oauth"
     (kaggle_env.config / "kaggle.json").write_text(json.dumps({"username": "me", "key": "json-key"}))
-    env = _env(kaggle_env, KAGGLE_USERNAME="me", KAGGLE_KEY="env-key")
-    assert find_credentials(env).secrets == ("env-key",)
-    (kaggle_env.config / "access_token").write_text("file-token")
-    assert find_credentials(env).secrets == ("file-token",)
-    env["KAGGLE_API_TOKEN"] = "env-token"
-    assert find_credentials(env).secrets == ("env-token",)
-    empty = tmp_path / "empty-token"
-    empty.write_text("")
-    env["KAGGLE_API_TOKEN"] = str(empty)  # names an empty file: look further
-    assert find_credentials(env).secrets == ("file-token",)
+    assert find_credentials().secrets == ("json-key",)
+    (kaggle_env.home / ".kaggle" / "access_token").write_text("file-token")
+    assert find_credentials().secrets == ("file-token",)
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "env-token")
+    assert find_credentials().secrets == ("env-token",)
+
+
+FORMS = {
+    "token": lambda env, mp: mp.setenv("KAGGLE_API_TOKEN", TOKEN),
+    "token-file": lambda env, mp: (env.home.joinpath("tok").write_text(TOKEN), mp.setenv("KAGGLE_API_TOKEN",
+                                                                                         str(env.home / "tok"))),
+    "access_token": lambda env, mp: (env.home.joinpath(".kaggle").mkdir(),
+                                     env.home.joinpath(".kaggle", "access_token").write_text(TOKEN)),
+    "notebook": lambda env, mp: (env.home.joinpath("v1").write_text(TOKEN), mp.setenv("KAGGLE_API_V1_TOKEN",
+                                 str(env.home / "v1")), mp.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch"),
+                                 mp.setenv("KAGGLE_DATA_PROXY_URL", "http://localhost:1")),
+    "login": lambda env, mp: _login(env, refresh_token=TOKEN),
+    "kaggle.json": lambda env, mp: env.config.joinpath("kaggle.json").write_text(
+        json.dumps({"username": "me", "key": TOKEN})),
+    "username/key": lambda env, mp: (mp.setenv("KAGGLE_USERNAME", "me"), mp.setenv("KAGGLE_KEY", TOKEN)),
+}
+
+
+@pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
+def test_every_form_is_found_masked_and_leaves_the_environment_as_it_was(kaggle_env, monkeypatch, form):
+    from helpers import install_fake_kaggle
+
+    form(kaggle_env, monkeypatch)
+    creds = find_credentials()
+    assert TOKEN in creds.secrets and not leaks(str(creds)) and not leaks(repr(creds))
+    assert not leaks(kaggle_api.redact(f"GET /api?key={TOKEN} failed", creds))
+    fake = install_fake_kaggle(monkeypatch)
+    before = dict(os.environ)
+    client = kaggle_api.make_client(creds)
+    assert dict(os.environ) == before  # nothing set for the package lingers (KAGGLE_ENABLE_OAUTH, a token)
+    assert ("authenticate",) in fake.calls
+    assert client.api.enable_oauth == (creds.kind == "oauth")  # kaggle 1.8 reads the login only when told
 
 
 # --- errors from Kaggle, and secrets ---------------------------------------
@@ -556,16 +647,18 @@ def test_the_real_client_downloads_through_the_kaggle_api_object(tmp_path, archi
     assert manifest["source"] == "kaggle" and manifest["test_clips"] > 0
 
 
-def test_the_real_client_submits_and_polls_until_scored(tmp_path, token, monkeypatch):
+def test_the_real_client_submits_and_polls_the_new_submission_by_its_ref(tmp_path, token, monkeypatch):
     from helpers import install_fake_kaggle
 
     fake = install_fake_kaggle(monkeypatch)
-    fake.scores = [None, None, "0.88123"]
-    monkeypatch.setattr(kaggle_api.time, "sleep", lambda s: None)
+    fake.scores = [None, None, ("0.88123", "0.87000")]
     csv = tmp_path / "sub.csv"
     csv.write_text("fname,label\nclip_0.wav,yes\n")
     client = kaggle_api.make_client(kaggle_api.find_credentials())
-    assert client.submit(csv, "first") == "0.88123"
+    ref = client.submit(csv, "first")
+    assert ref == fake.NEW_REF
+    got = kaggle_api.wait_for_score(client, ref, 60, sleep=lambda s: None, log=lambda *a: None)
+    assert (got.public, got.private) == ("0.88123", "0.87000")
     assert [c[0] for c in fake.calls].count("competition_submissions") == 3
     assert ("competition_submit", kaggle_api.COMPETITION, "sub.csv", "first") in fake.calls
 

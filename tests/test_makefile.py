@@ -38,3 +38,46 @@ def test_ci_runs_the_readme_test_command():
     dry = subprocess.run(["make", "-n", "test", f"STAMP={REPO / 'Makefile'}"], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout
     assert "-m pytest" in dry and "TF_ENABLE_ONEDNN_OPTS" in dry
+
+
+def _dry(*args: str) -> str:
+    return subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_system_python_mode_installs_nothing_and_uses_that_python():
+    out = _dry("train", "VENV=none", "PY=/opt/notebook/bin/python3", "WORKERS=2")
+    assert out.lstrip().startswith("/opt/notebook/bin/python3 -m models.train")
+    assert "venv" not in out and "pip" not in out and "--workers 2" in out
+    # TENSORBOARD=1 installs tensorboard only where it is missing (tensorflow-cpu does not bring it)
+    assert "--tensorboard" in _dry("train", "VENV=none", "PY=/opt/notebook/bin/python3", "TENSORBOARD=1")
+
+
+def test_artifacts_reaches_the_stages_and_the_clean_targets(tmp_path):
+    out = subprocess.run(["make", "-n", "--no-print-directory", "-p", "VENV=none", f"ARTIFACTS={tmp_path}", "help"],
+                         cwd=REPO, capture_output=True, text=True).stdout
+    assert f"KWS_ARTIFACTS := {tmp_path}" in out
+    assert _dry("clean-runs", f"ARTIFACTS={tmp_path}").strip() == f"rm -rf {tmp_path}/runs"
+    assert _dry("clean-tune").strip() == "rm -rf artifacts/tune"
+    assert "artifacts/runs" not in _dry("clean-features") and "artifacts/features" in _dry("clean-features")
+
+
+def test_the_stages_never_run_at_once():
+    """`make -j4 data features train` must still run the stages in order: the Makefile is .NOTPARALLEL."""
+    out = subprocess.run(["make", "-p", "-n", "help"], cwd=REPO, capture_output=True, text=True).stdout
+    assert re.search(r"^\.NOTPARALLEL:", out, flags=re.M)
+
+
+STAGE_MODULES = ["competition.data", "competition.features", "folds.make_folds", "models.train",
+                 "submissions.ensemble", "submissions.score", "submissions.submit", "submissions.leaderboard",
+                 "competition.kernel"]
+
+
+def test_every_stage_help_shows_a_usage_line_that_runs():
+    import sys
+
+    for module in STAGE_MODULES:
+        proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith(f"usage: python -m {module} "), (module, proc.stdout[:80])

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from helpers import StandinClient
 
 from competition import kaggle_api, layout
 from competition.labels import LABEL_INDEX, LABELS
@@ -181,21 +180,6 @@ def test_score_cli(keyed, tmp_path, capsys):
 # --- make submit --------------------------------------------------------------------------
 
 
-class SubmitStandin(StandinClient):
-    """The download stand-in, taught to take submissions: records each, returns `score` or raises `error`."""
-
-    def __init__(self, score: str | None = "0.88123", error: BaseException | None = None):
-        super().__init__(error=error)
-        self.score = score
-        self.submitted: list[tuple[Path, str]] = []
-
-    def submit(self, path: Path, message: str) -> str | None:
-        self.submitted.append((Path(path), message))
-        if self.error is not None:
-            raise self.error
-        return self.score
-
-
 def _http_error(status: int, text: str = "") -> requests.HTTPError:
     response = requests.Response()
     response.status_code = status
@@ -217,76 +201,173 @@ def kaggle_project(tmp_path, kaggle_env, monkeypatch) -> dict:
         {"source": "kaggle", "root": str(root), "fingerprint": "kagglefp", "solution": None,
          "stamp": layout.fingerprint(root)[1]}))
     paths = submission.write("blend", names, _probs(3), {"method": "weights", "honest_cv": {"accuracy": 0.9},
-                                                          "runs": [{}, {}], "priors": {"mode": "em"},
+                                                          "runs": [{"name": "a"}, {"name": "b"}], "priors": {"mode": "em"},
                                                           "data": {"fingerprint": "kagglefp"}},
                              out_dir=tmp_path / "artifacts" / "submissions")
     return {"csv": paths["csv"], "names": names, "root": tmp_path}
 
 
-def test_submit_sends_a_valid_file_and_prints_the_score(kaggle_project, monkeypatch, capsys):
+@pytest.fixture
+def fake_kaggle(monkeypatch):
+    """The kaggle package's API object replaced by the stand-in (kaggle 1.8), credentials set:
+    `make submit` runs the harness's own adapter against it. Scored at the first poll."""
+    from helpers import install_fake_kaggle
+
     monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
-    client = SubmitStandin()
-    assert submit.submit(message="first try", client=client) == "0.88123"
-    assert client.submitted == [(Path("artifacts/submissions/blend.csv"), "first try")]
+    fake = install_fake_kaggle(monkeypatch)
+    fake.scores = [("0.88123", "0.87456")]
+    return fake
+
+
+def no_wait(_seconds) -> None:
+    pass
+
+
+def submits(fake) -> list[tuple]:
+    return [c for c in fake.calls if c[0] == "competition_submit"]
+
+
+def test_submit_sends_a_valid_file_and_records_both_scores(kaggle_project, fake_kaggle, capsys):
+    got = submit.submit(message="first try", sleep=no_wait)
+    assert (got.public, got.private, got.ref) == ("0.88123", "0.87456", fake_kaggle.NEW_REF)
+    assert submits(fake_kaggle) == [("competition_submit", kaggle_api.COMPETITION, "blend.csv", "first try")]
     out = capsys.readouterr().out
-    assert "public leaderboard score: 0.88123" in out and TOKEN not in out
+    assert "public 0.88123, private 0.87456" in out and TOKEN not in out
+    info = json.loads(Path("artifacts/submissions/blend.json").read_text())
+    assert info["kaggle"][0] | {"time": None} == {"ref": fake_kaggle.NEW_REF, "time": None, "message": "first try",
+                                                  "status": "complete", "public": "0.88123", "private": "0.87456"}
+    log = pd.read_csv("artifacts/submissions/leaderboard.csv")
+    row = log.to_dict("records")[0]
+    assert row | {"time": None, "test_cv": None} == {
+        "name": "blend", "time": None, "ref": fake_kaggle.NEW_REF, "runs": "a b", "honest_cv": 0.9,
+        "test_cv": None, "public": 0.88123, "private": 0.87456, "status": "complete"}
+    assert np.isnan(row["test_cv"])  # the ensemble records no test-distribution CV yet: the column waits
 
 
-def test_submit_default_message_describes_the_blend(kaggle_project, monkeypatch):
+def test_submit_polls_the_new_submission_until_it_is_scored(kaggle_project, fake_kaggle):
+    fake_kaggle.scores = [None, None, ("0.91000", "0.90500")]
+    waited: list[float] = []
+    got = submit.submit(message="m", sleep=waited.append, log=lambda *a: None)
+    assert (got.status, got.public, got.private) == ("complete", "0.91000", "0.90500")
+    assert [c[0] for c in fake_kaggle.calls].count("competition_submissions") == 3 and len(waited) == 2
+
+
+def test_kaggle_2_fetches_the_submission_by_its_ref(kaggle_project, monkeypatch):
+    from helpers import FakeKaggleApi2, install_fake_kaggle
+
     monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
-    client = SubmitStandin(score=None)
-    assert submit.submit(kaggle_project["csv"], "", client=client, log=lambda *a: None) is None
-    assert client.submitted[0][1] == "blend: weights blend of 2 run(s), honest CV accuracy 0.9000, priors em"
+    fake = install_fake_kaggle(monkeypatch, FakeKaggleApi2)
+    fake.scores = [None, ("0.91000", "0.90500")]
+    got = submit.submit(message="m", sleep=no_wait, log=lambda *a: None)
+    assert got.private == "0.90500"
+    assert [c for c in fake.calls if c[0] == "get_submission"] == [("get_submission", fake.NEW_REF)] * 2
 
 
-def test_submit_403_names_the_rules_page(kaggle_project, monkeypatch, capsys):
-    monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
+def test_a_failed_upload_is_an_error_not_the_previous_score(kaggle_project, fake_kaggle, capsys):
+    """kaggle answers a failed upload with a message, not an exception; the newest listed
+    submission is then an older one, whose score must not be reported as this one's."""
+    fake_kaggle.upload_fails = True
     with pytest.raises(kaggle_api.KaggleError) as e:
-        submit.submit(message="m", client=SubmitStandin(error=_http_error(403)))
+        submit.submit(message="m", sleep=no_wait)
+    assert "did not take the submission (Could not submit to competition)" in str(e.value)
+    assert "0.70000" not in capsys.readouterr().out + str(e.value)
+    assert not Path("artifacts/submissions/leaderboard.csv").exists()
+    assert submit.main(["--message", "m"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("make submit: error: Kaggle did not take the submission") and err.count("\n") == 1
+
+
+def test_an_unscored_submission_is_recorded_as_pending_after_the_wait(kaggle_project, fake_kaggle, capsys):
+    fake_kaggle.scores = []  # never scored
+    clock = iter(range(0, 1000, 7)).__next__
+    got = kaggle_api.wait_for_score(kaggle_api.make_client(kaggle_api.find_credentials()), fake_kaggle.NEW_REF,
+                                    30, sleep=no_wait, clock=clock, log=lambda *a: None)
+    assert got.status == "pending" and got.public is None
+    submit.submit(message="m", wait=0, sleep=no_wait)
+    assert "has not scored submission" in capsys.readouterr().out
+    log = pd.read_csv("artifacts/submissions/leaderboard.csv", keep_default_na=False)
+    assert log["status"].tolist() == ["pending"] and log["public"].tolist() == [""]
+
+
+def test_a_submission_kaggle_cannot_score_says_why(kaggle_project, fake_kaggle):
+    fake_kaggle.scores = [None, "error"]
+    with pytest.raises(kaggle_api.KaggleError, match="could not score submission .*must have 158538 rows"):
+        submit.submit(message="m", sleep=no_wait, log=lambda *a: None)
+    log = pd.read_csv("artifacts/submissions/leaderboard.csv")
+    assert log["status"].tolist() == ["error"]
+
+
+def test_every_submission_is_a_row_of_the_leaderboard_and_the_report_plots_them(kaggle_project, fake_kaggle,
+                                                                                 capsys):
+    from submissions import leaderboard
+
+    fake_kaggle.scores = [("0.88123", "0.87456"), ("0.89000", "0.88000")]
+    submit.submit(message="one", sleep=no_wait)
+    submit.submit(message="two", sleep=no_wait)
+    assert leaderboard.main([]) == 0
+    out = capsys.readouterr().out
+    assert out.count("blend") >= 2 and "0.88123" in out and "0.88000" in out
+    info = json.loads(Path("artifacts/submissions/blend.json").read_text())
+    assert [k["message"] for k in info["kaggle"]] == ["one", "two"]
+    past = leaderboard.past(leaderboard.Workspace())
+    assert past["private"].tolist() == [0.87456, 0.88]
+    from submissions import report
+
+    png = report.leaderboard_chart(past.to_dict("records"))
+    assert png.startswith(b"\x89PNG")
+
+
+def test_submit_default_message_describes_the_blend(kaggle_project, fake_kaggle):
+    submit.submit(kaggle_project["csv"], "", sleep=no_wait, log=lambda *a: None)
+    assert submits(fake_kaggle)[0][3] == "blend: weights blend of 2 run(s), honest CV accuracy 0.9000, priors em"
+
+
+def test_submit_403_names_the_rules_page(kaggle_project, fake_kaggle, capsys):
+    fake_kaggle.error = _http_error(403)
+    with pytest.raises(kaggle_api.KaggleError) as e:
+        submit.submit(message="m", sleep=no_wait)
     assert kaggle_api.RULES_URL in str(e.value) and "403" in str(e.value)
     assert TOKEN not in str(e.value) + capsys.readouterr().out
 
 
-def test_submit_without_credentials_says_how_to_get_a_token(kaggle_project, capsys):
-    client = SubmitStandin()
+def test_submit_without_credentials_says_how_to_get_a_token(kaggle_project, capsys, monkeypatch):
+    from helpers import install_fake_kaggle
+
+    fake = install_fake_kaggle(monkeypatch)
     with pytest.raises(kaggle_api.KaggleError, match="no Kaggle credentials"):
-        submit.submit(message="m", client=client)
+        submit.submit(message="m")
     assert submit.main(["--message", "m"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("make submit: error: no Kaggle credentials found")
     assert "https://www.kaggle.com/settings" in err and "\n" not in err.strip()
-    assert client.submitted == []
+    assert fake.calls == []
 
 
-def test_an_invalid_file_is_never_sent(kaggle_project, monkeypatch, capsys):
-    monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
+def test_an_invalid_file_is_never_sent(kaggle_project, fake_kaggle, capsys):
     bad = _write(kaggle_project["root"] / "bad.csv", "fname,label\nclip_000044442.wav,yes\n")
-    client = SubmitStandin()
     with pytest.raises(SubmissionError, match="2 of the 3 test clips are missing"):
-        submit.submit(bad, "m", client=client)
-    assert client.submitted == []
+        submit.submit(bad, "m")
     assert submit.main(["--submission", str(bad)]) == 2
     assert "not a valid submission" in capsys.readouterr().err
+    assert fake_kaggle.calls == []
 
 
-def test_the_token_never_appears_even_when_kaggle_echoes_it(kaggle_project, monkeypatch, capsys):
-    monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
+def test_the_token_never_appears_even_when_kaggle_echoes_it(kaggle_project, fake_kaggle, capsys):
+    fake_kaggle.error = _http_error(500, f"bad token {TOKEN}")
     with pytest.raises(kaggle_api.KaggleError) as e:
-        submit.submit(message="m", client=SubmitStandin(error=_http_error(500, f"bad token {TOKEN}")))
+        submit.submit(message="m", sleep=no_wait)
     captured = capsys.readouterr()
     assert TOKEN not in str(e.value) + captured.out + captured.err and "***" in str(e.value)
 
 
-def test_submit_refuses_files_for_other_data(kaggle_project, monkeypatch):
-    monkeypatch.setenv("KAGGLE_API_TOKEN", TOKEN)
+def test_submit_refuses_files_for_other_data(kaggle_project, fake_kaggle):
     manifest = kaggle_project["root"] / "data" / "manifest.json"
-    client = SubmitStandin()
     data = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**data, "source": "demo", "fingerprint": "kagglefp"}))
     with pytest.raises(SubmissionError, match="holds demo data, not Kaggle's test set.*make submit FORCE=1"):
-        submit.submit(message="m", client=client)
-    assert submit.submit(message="m", client=client, force=True, log=lambda *a: None) == "0.88123"
+        submit.submit(message="m")
+    assert submit.submit(message="m", force=True, sleep=no_wait, log=lambda *a: None).public == "0.88123"
     manifest.write_text(json.dumps({**data, "fingerprint": "otherfp"}))
     with pytest.raises(SubmissionError, match="was made on data kagglefp"):
-        submit.submit(message="m", client=client)
-    assert len(client.submitted) == 1
+        submit.submit(message="m")
+    assert len(submits(fake_kaggle)) == 1

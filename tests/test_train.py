@@ -296,3 +296,61 @@ def test_the_noise_bank_holds_no_recording_of_the_validation_silence(tone_projec
         in_bank = {names[int(v) - 1] for v in np.unique(spy_fold(data, k, monkeypatch, stop="bank")["bank"][:, 0, 0])}
         assert not in_bank & held and in_bank == set(names) - held
     assert held_somewhere  # the check above had something to find
+
+
+# --- per-epoch curves, TensorBoard and fold workers ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_interrupted_fold_keeps_its_per_epoch_curves(tone_project, monkeypatch):
+    real = run.train_fold
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    def interrupted_in_fold_1(name, params, s, data, k, callbacks=(), **kw):
+        extra = (StopAfterFirstEpoch(),) if k == 1 else ()
+        return real(name, params, s, data, k, callbacks=(*callbacks, *extra), **kw)
+
+    monkeypatch.setattr(run, "train_fold", interrupted_in_fold_1)
+    with pytest.raises(KeyboardInterrupt):
+        train_it(tone_project, values={"epochs": 2})
+    out = next(Path("artifacts/runs/crnn_resnet").iterdir())
+    live = pd.read_csv(out / "fold_1.history.csv")
+    assert len(live) == 1 and {"loss", "val_accuracy", "val_loss"} <= set(live.columns)
+    assert not (out / "fold_1").exists()
+    assert not (out / "fold_0.history.csv").exists() and len(pd.read_csv(out / "fold_0" / "history.csv")) == 2
+
+
+@pytest.mark.slow
+def test_tensorboard_logs_each_fold(tone_project):
+    out = run.train_run(plan(tone_project, "cnn_resnet", {"epochs": 1}), tone_project, only_folds=[0], log=quiet,
+                        verbose=0, tensorboard=True)
+    assert list((out / "tensorboard" / "fold_0").rglob("events.out.tfevents.*"))
+
+
+def test_workers_start_on_evenly_spaced_folds():
+    assert train.rotations([0, 1, 2, 3, 4], 2) == [[0, 1, 2, 3, 4], [2, 3, 4, 0, 1]]
+    assert train.rotations([3, 4], 4) == [[3, 4], [4, 3]]  # never more workers than folds
+
+
+def test_worker_commands_drop_the_options_they_replace():
+    from models.workers import strip_options
+
+    argv = ["--models", "a", "b", "--folds", "0", "1", "--workers=2", "--epochs", "3", "--workers", "2"]
+    assert strip_options(argv, ("--folds", "--workers")) == ["--models", "a", "b", "--epochs", "3"]
+
+
+@pytest.mark.slow
+def test_workers_train_every_fold_once_in_parallel_processes(tone_project, capfd):
+    assert train.main(["--models", "cnn_resnet", "--profile", "toy", "--epochs", "1", "--set", "batch_size=32",
+                       "tta=1", "--verbose", "0", "--workers", "2"]) == 0
+    out = capfd.readouterr().out
+    assert "worker 1/2: pid" in out and "worker 2/2: pid" in out
+    assert sorted(line.split(":")[0] for line in out.splitlines() if ": training on " in line) == \
+        ["cnn_resnet fold 1/3", "cnn_resnet fold 2/3", "cnn_resnet fold 3/3"]
+    run_dir = next(Path("artifacts/runs/cnn_resnet").iterdir())
+    cv = json.loads((run_dir / "cv.json").read_text())
+    assert cv["complete"] and cv["folds_trained"] == [0, 1, 2]
+    assert "cnn_resnet: CV accuracy" in out.splitlines()[-1]

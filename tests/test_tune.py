@@ -216,3 +216,19 @@ def test_storage_passwords_are_masked_in_every_form(url, secret):
     assert tune.redact(f"could not connect to {url}: password {secret} rejected", url).count(secret) == 0
     if "sslmode" in url:
         assert "sslmode=require" in masked
+
+
+def test_the_sampler_options_optuna_5_changed_are_set_here():
+    sampler = tune.make_sampler(0, parallel=True)
+    assert sampler._multivariate and sampler._constant_liar
+    assert not tune.make_sampler(0, parallel=False)._constant_liar
+    fixed = tune.make_sampler(0, parallel=True, fixed={"lr": 0.001})
+    assert fixed._base_sampler._constant_liar
+
+
+def test_workers_sample_with_a_constant_liar(monkeypatch):
+    started = []
+    monkeypatch.setattr(tune, "run_workers", lambda module, shares, log: started.extend(shares) or 0)
+    tune.tune_workers(["--model", "cnn_resnet", "--trials", "5", "--workers", "2"], 5, 2)
+    assert [s[s.index("--trials") + 1] for s in started] == ["3", "2"]
+    assert all("--constant-liar" in s and s[s.index("--workers") + 1] == "1" for s in started)
