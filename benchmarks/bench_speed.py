@@ -3,7 +3,8 @@ whichever Keras backend `KERAS_BACKEND` names (tensorflow, jax or torch).
 
 Random spectrograms shaped like the cache's (101 frames x 40 mels) go through `make train`'s
 own feeder (models.fold.Feeder: a shuffled gather of rows per batch) into the same training
-model `make train` builds (augmentation layers, mixed precision and compiled steps on a GPU).
+model `make train` builds (augmentation layers; on a GPU the precision and compiled steps
+models/device.py chooses per backend).
 Printed per row: clips per second and the time of one epoch over CLIPS clips (default 60,000,
 about the size of Kaggle's train set). Two rows come first:
 - `feed only`: the feeder into a model that does nothing (pooling + one dense layer): the most
@@ -78,7 +79,7 @@ def measure(args) -> list[dict]:
 
     from competition.labels import LABELS
     from models import fold, registry
-    from models.device import accelerator, configure_device
+    from models.device import accelerator, configure_device, gpu_supports_bf16
     from models.plan import GPU_BATCH, policy
     from models.settings import AugSettings, TrainSettings
 
@@ -86,9 +87,8 @@ def measure(args) -> list[dict]:
     profile = policy({}, device)[0] if args.profile == "auto" else args.profile
     dev = configure_device(device)
     if args.precision != "auto":
-        keras.mixed_precision.set_global_policy(
-            "float32" if args.precision == "float32" else dev["precision"] if dev["precision"] != "float32"
-            else "mixed_bfloat16")
+        mixed = "mixed_float16" if device == "gpu" and not gpu_supports_bf16() else "mixed_bfloat16"
+        keras.mixed_precision.set_global_policy("float32" if args.precision == "float32" else mixed)
     precision = keras.mixed_precision.global_policy().name
     jit = {"auto": dev["jit_compile"], "on": True, "off": False}[args.jit]
     batch = args.batch_size or (GPU_BATCH if device == "gpu" else TrainSettings().batch_size)
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=20.0, help="longest time per row after its warm-up")
     parser.add_argument("--precision", choices=["auto", "float32", "mixed"], default="auto",
-                        help="auto: mixed on a GPU, float32 on a CPU")
+                        help="auto: what make train uses (models/device.py)")
     parser.add_argument("--jit", choices=["auto", "on", "off"], default="auto", help="XLA / compiled steps")
     parser.add_argument("--no-feed", dest="feed", action="store_false", help="skip the feed-only rows")
     parser.add_argument("--epoch", default=None, metavar="MODEL", help="also time one real epoch of MODEL")

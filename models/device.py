@@ -44,12 +44,16 @@ def gpu_supports_bf16() -> bool:
 
 
 def configure_device(device: str) -> dict:
-    """Mixed precision and compiled steps on a GPU (XLA on TensorFlow and JAX; PyTorch runs
-    eagerly, as torch.compile of these models is not yet measured to pay); float32 and the
-    backend default on a CPU (where XLA-compiled steps measured 2x to 15x slower with TensorFlow)."""
+    """On a GPU: compiled steps (XLA) on TensorFlow and JAX, eager PyTorch (torch.compile did
+    not finish compiling these models in 60 s on an H200); mixed precision where it was
+    measured to pay (PyTorch: 1.2-1.4x on an H200) and on TensorFlow, float32 on JAX (its
+    bfloat16 steps were slower: crnn_resnet 1,724 against 2,698 clips/s). README, "GPU".
+    On a CPU: float32 and the backend default (XLA-compiled steps measured 2x to 15x slower
+    with TensorFlow there)."""
+    backend = keras.backend.backend()
     if device == "gpu":
-        policy = "mixed_bfloat16" if gpu_supports_bf16() else "mixed_float16"
+        policy = "float32" if backend == "jax" else "mixed_bfloat16" if gpu_supports_bf16() else "mixed_float16"
         keras.mixed_precision.set_global_policy(policy)
-        return {"precision": policy, "jit_compile": keras.backend.backend() != "torch"}
+        return {"precision": policy, "jit_compile": backend != "torch"}
     keras.mixed_precision.set_global_policy("float32")
     return {"precision": "float32", "jit_compile": "auto"}
