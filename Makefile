@@ -175,6 +175,10 @@ bench-speed: $(STAMP) ## Training clips/s of every model beside the feed's own r
 	$(PYTHON) -m benchmarks.bench_speed --profile $(PROFILE) $(if $(BENCH_CLIPS),--clips $(BENCH_CLIPS)) \
 		$(if $(BENCH_MODELS),--models $(BENCH_MODELS)) $(if $(COMPARE),--compare $(COMPARE))
 
+.PHONY: bench-scale
+bench-scale: $(STAMP) ## The pipeline at Kaggle's size (64,727 + 158,538 clips): wall time and peak RSS per stage (TRAIN_CLIPS, TEST_CLIPS)
+	$(PYTHON) -m benchmarks.bench_scale $(if $(TRAIN_CLIPS),--train-clips $(TRAIN_CLIPS)) $(if $(TEST_CLIPS),--test-clips $(TEST_CLIPS))
+
 .PHONY: bench-gpu
 bench-gpu: ## Every GPU figure of the README in one call under 8 minutes (JAX and PyTorch backends; BACKENDS)
 	PYTHON=$(PYTHON) bash benchmarks/gpu.sh

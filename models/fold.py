@@ -147,15 +147,27 @@ def training_model(model, aug: AugSettings, noise_bank: np.ndarray | None, seed:
     return keras.Model(inp, model(x), name="train")
 
 
-def predict(model, x: np.ndarray, s: TrainSettings, t: Targets, batch_size: int = 512) -> np.ndarray:
-    """12-label probabilities `(clips, 12)`, averaged over `s.tta` time-shifted views."""
+PREDICT_CHUNK = 8192  # clips per chunk: 8192 x 101 x 40 float32 is 132 MB, whatever the test set's size
+
+
+def predict(model, x: np.ndarray, s: TrainSettings, t: Targets, batch_size: int = 512,
+            chunk: int = PREDICT_CHUNK) -> np.ndarray:
+    """12-label probabilities `(clips, 12)`, averaged over `s.tta` time-shifted views.
+
+    `x` may be float16 or memory-mapped (the cache's test array): it is read `chunk` clips at a
+    time, so Kaggle's 158,538 test clips (2.6 GB as float32) never exist as one float32 copy,
+    let alone one per TTA view."""
     shifts = [0, s.tta_frames, -s.tta_frames, 2 * s.tta_frames, -2 * s.tta_frames][: max(1, s.tta)]
-    total = np.zeros((len(x), len(LABELS)), np.float64)
     max_shift = max(abs(v) for v in shifts) or 1
-    for shift in shifts:
-        view = x if shift == 0 else np.asarray(shift_frames(x, np.full(len(x), shift), max_shift))
-        total += model.predict(view, batch_size=batch_size, verbose=0).astype(np.float64) @ t.to_labels
-    return metrics.normalise(total).astype(np.float32)
+    out = np.empty((len(x), len(LABELS)), np.float32)
+    for start in range(0, len(x), chunk):
+        xc = np.asarray(x[start : start + chunk], dtype=np.float32)
+        total = np.zeros((len(xc), len(LABELS)), np.float64)
+        for shift in shifts:
+            view = xc if shift == 0 else np.asarray(shift_frames(xc, np.full(len(xc), shift), max_shift))
+            total += model.predict(view, batch_size=batch_size, verbose=0).astype(np.float64) @ t.to_labels
+        out[start : start + len(xc)] = metrics.normalise(total)
+    return out
 
 
 class Validation(keras.callbacks.Callback):
@@ -179,7 +191,8 @@ class Validation(keras.callbacks.Callback):
 
 @dataclass
 class FoldData:
-    """Everything a fold needs, in memory: `x` `(clips, frames, mels)` float32 dB."""
+    """Everything a fold needs: `x` `(clips, frames, mels)` dB in memory, float16 as cached (the
+    feeder and `predict` convert the rows they use to float32); `x_test` the cache's memory map."""
 
     x: np.ndarray
     index: pd.DataFrame
@@ -196,10 +209,10 @@ class FoldData:
 
 def load_fold_data(cache: Cache, folds: pd.DataFrame) -> FoldData:
     return FoldData(
-        x=np.asarray(cache.train, dtype=np.float32),
+        x=np.array(cache.train),  # read into memory: the feeder gathers random rows
         index=cache.train_index,
         fold=folds["fold"].to_numpy(),
-        x_test=np.asarray(cache.test, dtype=np.float32),
+        x_test=cache.test,  # read a chunk at a time by `predict`
         noise=np.asarray(cache.noise, dtype=np.float32),
         noise_index=cache.noise_index,
     )
@@ -224,7 +237,7 @@ def train_fold(name: str, params, s: TrainSettings, data: FoldData, k: int, *, d
     labels12 = data.labels
     train_rows = np.flatnonzero(data.fold != k)
     val_rows = np.flatnonzero(data.fold == k)
-    sample = data.x[train_rows[:: max(1, len(train_rows) // 2000)]]
+    sample = np.asarray(data.x[train_rows[:: max(1, len(train_rows) // 2000)]], dtype=np.float32)
     mean, std = float(sample.mean()), float(sample.std() + 1e-6)
 
     body = registry.get(name).build(params, data.x.shape[1:], len(t.names))

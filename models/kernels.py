@@ -13,7 +13,7 @@ sets any MALLOC_* variable, or KWS_ALLOCATOR=system, is left as it is (what the 
 TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` once, when it is imported, and turns oneDNN on by
 default only on some CPUs. Which is faster depends on the model and the CPU (on a 2-core AVX2
 machine oneDNN doubled crnn_vgg's rate and left cnn_resnet unchanged), so the harness
-measures instead of guessing: `make bench-speed CPU_KERNELS=1` times every model both ways
+measures instead of guessing: `make bench-speed COMPARE=onednn` times every model both ways
 and writes artifacts/bench/cpu-kernels.json for this CPU and TensorFlow version. Before
 `make train` / `make tune` import TensorFlow, `apply` sets the faster setting for the models
 about to train (the lower summed time per clip), unless the environment already sets it
@@ -92,7 +92,7 @@ def choose(ws, models: list[str] | None) -> tuple[str | None, str]:
     try:
         record = json.loads(path(ws).read_text())
     except (OSError, ValueError):
-        return None, "no measurement on this machine (`make bench-speed CPU_KERNELS=1` makes one)"
+        return None, "no measurement on this machine (`make bench-speed COMPARE=onednn` makes one)"
     if record.get("machine") != machine():
         return None, f"{path(ws)} was measured on another CPU or TensorFlow version"
     rates = record.get("rates", {})

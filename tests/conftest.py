@@ -12,6 +12,11 @@ import pytest
 # kernels a user may have. Set before anything imports TensorFlow; `TF_ENABLE_ONEDNN_OPTS=1
 # make test` checks the other kernels.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# The allocator setting every training process gets (models/kernels.py): without it the strictest
+# kernels above spend a third of the CPU re-faulting freed pages.
+from models.kernels import tune_allocator  # noqa: E402 - no Keras or TensorFlow in it
+
+tune_allocator()
 IN_CI = os.environ.get("CI") == "true"  # set by .ci/run, which installs the outside programs
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 

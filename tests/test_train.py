@@ -354,3 +354,29 @@ def test_workers_train_every_fold_once_in_parallel_processes(tone_project, capfd
     cv = json.loads((run_dir / "cv.json").read_text())
     assert cv["complete"] and cv["folds_trained"] == [0, 1, 2]
     assert "cnn_resnet: CV accuracy" in out.splitlines()[-1]
+
+
+def test_prediction_in_chunks_equals_prediction_at_once_on_a_memory_mapped_float16_test_set(tmp_path):
+    """Kaggle's test set is predicted a chunk at a time straight from the cache's float16 memory
+    map: 23 clips in chunks of 5 (the last one short) give the same TTA-averaged probabilities
+    as one float32 array in one piece."""
+    import keras
+
+    from competition.labels import LABELS
+    from models.settings import TrainSettings
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((101, 40))
+    body = keras.Model(inp, keras.layers.Dense(len(LABELS), activation="softmax")(
+        keras.layers.Flatten()(keras.layers.Conv1D(4, 3)(inp))))
+    model = fold.inference_model(body, -50.0, 20.0)
+    x = np.random.default_rng(0).uniform(-90, 0, (23, 101, 40)).astype(np.float16)
+    np.save(tmp_path / "test.npy", x)
+    mapped = np.load(tmp_path / "test.npy", mmap_mode="r")
+    s = TrainSettings(tta=3)
+    t = fold.make_targets(None, "labels")
+    whole = fold.predict(model, x.astype(np.float32), s, t, chunk=1000)
+    chunked = fold.predict(model, mapped, s, t, chunk=5)
+    assert chunked.shape == (23, len(LABELS)) and chunked.dtype == np.float32
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)
+    np.testing.assert_allclose(chunked.sum(axis=1), 1.0, atol=1e-5)
