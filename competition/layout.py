@@ -132,14 +132,14 @@ def _clip_stats(root: str | os.PathLike) -> Iterator[tuple[str, os.stat_result]]
     for sub in (train_dir(root), test_dir(root)):
         for dirpath, dirnames, filenames in os.walk(sub):
             dirnames.sort()
+            rel = os.path.relpath(dirpath, root)  # once a folder: per clip it was most of the time at 223,000 clips
             for name in sorted(filenames):
                 if name.endswith(".wav"):
-                    path = os.path.join(dirpath, name)
                     try:
-                        st = os.stat(path)
+                        st = os.stat(os.path.join(dirpath, name))
                     except OSError:
                         continue
-                    yield os.path.relpath(path, root), st
+                    yield os.path.join(rel, name), st
 
 
 def fingerprint(root: str | os.PathLike) -> tuple[str, str]:

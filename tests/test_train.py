@@ -380,3 +380,22 @@ def test_prediction_in_chunks_equals_prediction_at_once_on_a_memory_mapped_float
     assert chunked.shape == (23, len(LABELS)) and chunked.dtype == np.float32
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
     np.testing.assert_allclose(chunked.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_normalisation_computes_in_float32_under_mixed_precision():
+    """dB values near -60 lose ~0.1 dB in bfloat16: under a mixed policy the normalising layer
+    still subtracts the mean in float32, and the model's first layer gets the exact values."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        inp = keras.Input((101, 40))
+        body = keras.Model(inp, keras.layers.Dense(12)(inp))
+        model = fold.inference_model(body, -50.0, 20.0)
+        normalise = keras.Model(model.input, model.get_layer("normalise").output)
+        x = np.full((1, 101, 40), -63.37, np.float32)
+        out = np.asarray(normalise.predict(x, verbose=0))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, (-63.37 + 50.0) / 20.0, rtol=1e-6)
