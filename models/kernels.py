@@ -6,8 +6,9 @@ of MB on every step. glibc serves those with mmap and hands them back with munma
 over 32 MB is always mmapped, whatever MALLOC_MMAP_THRESHOLD_ says), so each step faults every
 page in again: 140,000 minor page faults a second and a third of the CPU in the kernel, on a
 2-core machine. `tune_allocator` tells glibc (mallopt, before TensorFlow starts) never to mmap
-and never to trim the heap, so freed buffers are reused: `make bench-speed` measured 82 -> 165
-clips/s for cnn_resnet with oneDNN off (README, "CPU training"). A process whose environment
+and never to trim the heap, so freed buffers are reused: `make bench-speed COMPARE=allocator`
+measured 1.7x to 2.6x the clips/s of every default model with oneDNN off, the kernel's share of
+the CPU 37% -> 7% (README, "Training on a CPU"). A process whose environment
 sets any MALLOC_* variable, or KWS_ALLOCATOR=system, is left as it is (what the user typed wins).
 
 TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` once, when it is imported, and turns oneDNN on by
@@ -17,7 +18,8 @@ measures instead of guessing: `make bench-speed COMPARE=onednn` times every mode
 and writes artifacts/bench/cpu-kernels.json for this CPU and TensorFlow version. Before
 `make train` / `make tune` import TensorFlow, `apply` sets the faster setting for the models
 about to train (the lower summed time per clip), unless the environment already sets it
-(what the user typed wins). The choice and its source go into each run's params.json.
+(what the user typed wins); without a measurement, oneDNN on (`DEFAULT`, see there). The
+choice and its source go into each run's params.json (`runtime`).
 
 Free of Keras and TensorFlow: it must run before either is imported.
 """
@@ -86,19 +88,27 @@ def save(ws, rates: dict[str, dict[str, float]], profile: str) -> Path:
     return path(ws)
 
 
-def choose(ws, models: list[str] | None) -> tuple[str | None, str]:
+# Without a measurement of this machine: oneDNN on. It trained every default model faster on the
+# 2-core AMD EPYC with AVX-512 and with oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, as on a
+# CPU without AVX-512, where TensorFlow's own default is off): README, "Training on a CPU".
+DEFAULT = "1"
+MEASURE = "`make bench-speed COMPARE=onednn` measures this machine"
+
+
+def choose(ws, models: list[str] | None) -> tuple[str, str]:
     """The faster `TF_ENABLE_ONEDNN_OPTS` value for `models` (all measured ones if None) on this
-    machine, and why; None when there is no measurement for this machine."""
+    machine, and why; `DEFAULT` where this machine has no measurement of them."""
+    fallback = f"oneDNN on (faster for every model on the CPUs measured; {MEASURE})"
     try:
         record = json.loads(path(ws).read_text())
     except (OSError, ValueError):
-        return None, "no measurement on this machine (`make bench-speed COMPARE=onednn` makes one)"
+        return DEFAULT, f"no measurement on this machine: {fallback}"
     if record.get("machine") != machine():
-        return None, f"{path(ws)} was measured on another CPU or TensorFlow version"
+        return DEFAULT, f"{path(ws)} was measured on another CPU or TensorFlow version: {fallback}"
     rates = record.get("rates", {})
     names = [m for m in (models or list(rates)) if m in rates and {"0", "1"} <= set(rates[m])]
     if not names:
-        return None, f"{path(ws)} holds none of {', '.join(models or [])}"
+        return DEFAULT, f"{path(ws)} holds none of {', '.join(models or [])}: {fallback}"
     cost = {v: sum(1.0 / rates[m][v] for m in names) for v in ("0", "1")}
     best = min(cost, key=cost.get)
     return best, (f"measured: oneDNN {'on' if best == '1' else 'off'} trains {', '.join(names)} "
@@ -116,9 +126,8 @@ def apply(ws, models: list[str] | None) -> dict[str, str]:
         _CHOICE.update({ENV: os.environ[ENV], "source": os.environ.get(_SOURCE, "typed (environment)")})
     else:
         value, why = choose(ws, models)
-        if value is not None:
-            os.environ[ENV], os.environ[_SOURCE] = value, why
-        _CHOICE.update({ENV: value or "TensorFlow's default for this CPU", "source": why})
+        os.environ[ENV], os.environ[_SOURCE] = value, why
+        _CHOICE.update({ENV: value, "source": why})
     return dict(_CHOICE)
 
 

@@ -53,6 +53,28 @@ def test_replaying_a_study_through_the_median_pruner_stops_the_hopeless_trial():
 def test_bench_speed_prints_a_rate_per_model(capsys):
     from benchmarks import bench_speed
 
-    assert bench_speed.main(["--models", "cnn_resnet", "--profile", "toy", "--clips", "256"]) == 0
+    assert bench_speed.main(["--models", "cnn_resnet", "--profile", "toy", "--clips", "256", "--seconds", "2"]) == 0
     out = capsys.readouterr().out
     assert "cnn_resnet" in out and "clips/s" in out and "one epoch of 256 clips" in out
+    assert "feed only" in out and "feed + augment" in out  # the feed's own rate beside the model's
+
+
+@pytest.mark.slow
+def test_bench_scale_runs_every_stage_in_its_own_project_and_reports_time_and_memory(tmp_path, capsys):
+    """A small `make bench-scale`: generated data, then data, features, folds, one toy fold and
+    an ensemble of five full-size runs, each in its own process, timed with its peak RSS; the
+    user's own workspace (here tmp_path) gets nothing but artifacts/bench/scale."""
+    import json
+
+    from benchmarks import bench_scale
+
+    assert bench_scale.main(["--train-clips", "300", "--test-clips", "400", "--workspace", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((tmp_path / "artifacts" / "bench" / "scale" / "scale.json").read_text())
+    assert result["test_clips"] == 400
+    assert [r["stage"] for r in result["stages"]] == ["data", "features", "folds", "train (1 fold, toy)",
+                                                      "ensemble (5 runs)"]
+    assert all(r["seconds"] > 0 and r["peak_rss_gb"] > 0 for r in result["stages"])
+    assert "peak RSS" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts"]
+    assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == ["bench"]

@@ -45,15 +45,13 @@ def test_a_measurement_from_another_cpu_or_tensorflow_is_not_used(clean, monkeyp
     real = kernels.machine()
     monkeypatch.setattr(kernels, "machine", lambda: {**real, "isa": ["avx2"]})
     value, why = kernels.choose(clean, None)
-    assert value is None and "another CPU" in why
-    kernels.apply(clean, None)
-    assert kernels.ENV not in kernels.os.environ
+    assert value == kernels.DEFAULT and "another CPU" in why
 
 
-def test_without_a_measurement_tensorflow_keeps_its_default_and_says_how_to_measure(clean):
+def test_without_a_measurement_onednn_is_on_and_the_run_says_how_to_measure(clean):
     choice = kernels.apply(clean, None)
-    assert kernels.ENV not in kernels.os.environ
-    assert "make bench-speed COMPARE=onednn" in choice["source"]
+    assert kernels.os.environ[kernels.ENV] == choice[kernels.ENV] == kernels.DEFAULT == "1"
+    assert "no measurement" in choice["source"] and "make bench-speed COMPARE=onednn" in choice["source"]
 
 
 def test_the_allocator_is_left_alone_when_the_user_sets_it(monkeypatch):
