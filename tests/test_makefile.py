@@ -27,14 +27,15 @@ def test_variables_reach_the_commands():
 
 
 def test_ci_runs_the_readme_test_command():
-    """The README's test command is the last command of .ci/run, and it runs pytest."""
+    """.ci/run runs the README's test command (then the same model tests on JAX), and it runs pytest."""
     readme = (REPO / "README.md").read_text()
     block = readme.split("## The two commands", 1)[1].split("##", 1)[0]
     commands = [line.split("#")[0].strip() for line in block.splitlines() if line.startswith("    make ")]
     assert commands == ["make data features train ensemble", "make test"]
     ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.strip().startswith("#")]
-    assert ci[-1] == commands[1]
+    assert commands[1] in ci and ci[-1] == "make test-backend BACKEND=jax"
+    assert ci.index(commands[1]) < ci.index("make test-backend BACKEND=jax")
     dry = subprocess.run(["make", "-n", "test", f"STAMP={REPO / 'Makefile'}"], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout
     assert "-m pytest" in dry and "TF_ENABLE_ONEDNN_OPTS" in dry
