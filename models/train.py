@@ -75,11 +75,25 @@ def default_workers() -> int:
     return gpus if gpus else CPU_WORKERS
 
 
-def train_models(args: argparse.Namespace, argv: list[str] | None = None, log=print) -> int:
-    ws = Workspace(args.workspace)
-    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+def check_tensorboard() -> None:
+    """TENSORBOARD=1 needs the tensorboard package, and TensorFlow on every Keras backend (Keras's
+    TensorBoard callback writes with tf.summary): a one-line error before any work, not after a fold."""
+    if importlib.util.find_spec("tensorboard") is None:
         raise SettingsError("TENSORBOARD=1 needs the tensorboard package: `make train TENSORBOARD=1` installs it "
                             "(or pip install 'kws-harness[tensorboard]')")
+    try:
+        found = importlib.util.find_spec("tensorflow") is not None
+    except ImportError:  # hidden or broken
+        found = False
+    if not found:
+        raise SettingsError("TENSORBOARD=1 needs TensorFlow installed, also on another Keras backend (Keras's "
+                            "TensorBoard callback writes with tf.summary): leave TENSORBOARD out, or install tensorflow")
+
+
+def train_models(args: argparse.Namespace, argv: list[str] | None = None, log=print) -> int:
+    ws = Workspace(args.workspace)
+    if args.tensorboard:
+        check_tensorboard()
     workers = default_workers() if args.workers is None else args.workers
     check_number("WORKERS", workers, 1, 64, integer=True)
     for name in args.models or []:

@@ -325,6 +325,14 @@ def test_an_interrupted_fold_keeps_its_per_epoch_curves(tone_project, monkeypatc
 
 @pytest.mark.slow
 def test_tensorboard_logs_each_fold(tone_project):
+    from conftest import BACKEND
+
+    if BACKEND != "tensorflow":  # TensorFlow is hidden there: TENSORBOARD=1 is refused before any work
+        from competition.settings import SettingsError
+
+        with pytest.raises(SettingsError, match="TENSORBOARD=1 needs TensorFlow"):
+            train.check_tensorboard()
+        return
     out = run.train_run(plan(tone_project, "cnn_resnet", {"epochs": 1}), tone_project, only_folds=[0], log=quiet,
                         verbose=0, tensorboard=True)
     assert list((out / "tensorboard" / "fold_0").rglob("events.out.tfevents.*"))
