@@ -83,7 +83,7 @@ def generate(dest: Path, train_clips: int, test_clips: int, seed: int = 0) -> Pa
     return dest
 
 
-def stage(name: str, cmd: list[str], cwd: Path, log) -> dict:
+def stage(name: str, cmd: list[str], cwd: Path, log, who: str = "bench-scale") -> dict:
     """Run one stage's command; its wall time and the peak RSS of it and its children."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("KWS_ARTIFACTS", None)
@@ -94,7 +94,7 @@ def stage(name: str, cmd: list[str], cwd: Path, log) -> dict:
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"bench-scale: stage {name} failed (exit {proc.returncode}); see its output above")
+        raise SystemExit(f"{who}: stage {name} failed (exit {proc.returncode}); see its output above")
     return {"stage": name, "seconds": round(seconds, 1), "peak_rss_gb": round(usage.ru_maxrss / 2**20, 2)}
 
 

@@ -1,0 +1,150 @@
+"""`make bench-kaggle-like`: accuracy on the plain dev test and on a Kaggle-like test, side by
+side, for each model and their ensemble, as the pipeline makes them.
+
+The Kaggle-like folder (benchmarks/kaggle_like.py) holds out eight words and two noise
+recordings from training and adds a balanced test mixed with that unseen noise at 0-20 dB SNR,
+where about half of the `unknown` clips are words no model has heard. In a project folder of
+its own (artifacts/bench/kaggle-like/project: nothing of the user's data or runs is touched)
+each stage runs as `make` runs it, in a process of its own:
+
+    make data DATA=<the Kaggle-like folder>; make features N_FOLDS=<folds>
+    make train MODELS=<models> EPOCHS=<epochs> PARAMS=default SET=<set>
+    make ensemble RUNS=<those runs> PRIORS=<priors>
+
+then scores every run (calibrated and prior-corrected as the ensemble does it) and the
+ensemble's submission on each test, and appends the rows to
+artifacts/bench/kaggle-like/results.csv under LABEL, so a change is measured against what
+was measured before (the README table comes from this file). Runs are keyed by their
+settings: a rerun with the same settings resumes or reuses them.
+
+    make bench-kaggle-like                                   # today's defaults
+    make bench-kaggle-like SET="aug.noise_prob=0.8" LABEL=noise-0.8
+    make bench-kaggle-like SOURCE=data/raw                   # from another Kaggle-layout folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.bench_scale import stage
+from benchmarks.kaggle_like import build, scores
+from competition.labels import LABELS
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_DATA = REPO.parent / "shared" / "speech_commands_dev"
+MODELS = ("cnn_resnet", "crnn_vgg", "crnn_resnet")
+EPOCHS = 10
+FOLDS = 3
+
+
+def newest_runs(project: Path, models: list[str], since: float) -> list[Path]:
+    """The run of each model whose cv.json the train stage (started at `since`) wrote."""
+    out = []
+    for m in models:
+        done = [p.parent for p in (project / "artifacts" / "runs" / m).glob("*/cv.json") if p.stat().st_mtime >= since]
+        if len(done) != 1:
+            raise SystemExit(f"bench-kaggle-like: expected one finished run of {m} from this train stage, found {len(done)}")
+        out.append(done[0])
+    return out
+
+
+def run_scores(run: Path, sets: pd.DataFrame, mode: str) -> dict:
+    """A run's accuracy on each test after the ensemble's correction (its own OOF calibration
+    and PRIORS=`mode`), and its OOF accuracy raw and weighted to balanced labels."""
+    from competition import metrics
+    from competition.calibration import IDENTITY, fit_calibration
+    from competition.labels import LABEL_INDEX
+    from competition.provenance import RunRecord
+    from submissions import priors
+
+    record = RunRecord.read(run / "params.json")
+    project = run.parents[3]
+    folds = pd.read_csv(project / record.inputs.folds_path, keep_default_na=False)
+    y = folds["label"].map(LABEL_INDEX).to_numpy()
+    oof, test = np.load(run / "oof.npy"), np.load(run / "test.npy")
+    fnames = pd.read_csv(project / record.inputs.features_path / "test_index.csv", keep_default_na=False)["fname"]
+    cal = fit_calibration(oof, y) if mode != "none" else IDENTITY
+    fixed, _ = priors.correct(test, priors.train_priors(y, len(LABELS)), mode, cal)
+    counts = np.bincount(y, minlength=len(LABELS))
+    w = (1.0 / np.maximum(counts, 1))[y]
+    return {**scores(fixed, fnames, sets), "oof": metrics.accuracy(oof, y),
+            "oof_balanced": float(np.sum(w * (oof.argmax(1) == y)) / np.sum(w))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.bench_features import cpu_name
+    from competition.workspace import Workspace
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=None,
+                        help=f"a data folder in the Kaggle layout (default: {DEV_DATA})")
+    parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--n-folds", type=int, default=FOLDS)
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="training settings, as make train's SET")
+    parser.add_argument("--priors", default="uniform", choices=["em", "uniform", "none"])
+    parser.add_argument("--label", default=None, help="name of this configuration in results.csv (default: SET)")
+    parser.add_argument("--seed", type=int, default=0, help="of the Kaggle-like folder")
+    parser.add_argument("--workspace", type=Path, default=Path("."))
+    args = parser.parse_args(argv)
+    source = args.source or DEV_DATA
+    if not (source / "train" / "audio").is_dir():
+        raise SystemExit(f"bench-kaggle-like: {source} is not a data folder in the Kaggle layout "
+                         "(train/audio/...); give SOURCE=<folder>")
+    label = args.label or (" ".join(args.set) or "defaults")
+    base = Workspace(args.workspace).bench / "kaggle-like"
+    data = build(source, (base / f"data-{source.resolve().name}-{args.seed}").resolve())
+    sets = pd.read_csv(data / "benchmark_sets.csv", keep_default_na=False)
+    project = base / "project"
+    project.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    stage("data", ["competition.data", "--source", str(data)], project, print, "bench-kaggle-like")
+    stage("features", ["competition.features"], project, print, "bench-kaggle-like")
+    stage("folds", ["folds.make_folds", "--n-folds", str(args.n_folds)], project, print, "bench-kaggle-like")
+    started = time.time()
+    stage("train", ["models.train", "--models", *args.models, "--epochs", str(args.epochs), "--params", "default",
+                    "--n-folds", str(args.n_folds), "--verbose", "0", *(["--set", *args.set] if args.set else [])],
+          project, print, "bench-kaggle-like")
+    runs = newest_runs(project, args.models, started)
+    name = f"kaggle-like-{int(time.time())}"
+    stage("ensemble", ["submissions.ensemble", "--runs", *map(str, runs), "--priors", args.priors, "--name", name],
+          project, print, "bench-kaggle-like")
+    sub = project / "artifacts" / "submissions"
+    info = json.loads((sub / f"{name}.json").read_text())
+    blend = pd.read_csv(sub / f"{name}.csv")
+    onehot = (blend["label"].to_numpy()[:, None] == np.asarray(LABELS)[None, :]).astype(float)
+    rows = []
+    for m, run in zip(args.models, runs, strict=True):
+        rows.append({"what": m, "run": str(run.relative_to(project)), **run_scores(run, sets, args.priors)})
+    honest = info["honest_cv"]
+    rows.append({"what": f"ensemble ({info['method']})", "run": name, **scores(onehot, blend["fname"], sets),
+                 "oof": honest["accuracy"], "oof_balanced": honest.get("test_distribution_accuracy", np.nan)})
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    table = pd.DataFrame(rows)
+    table.insert(0, "label", label)
+    table.insert(0, "time", stamp)
+    for k, v in (("epochs", args.epochs), ("folds", args.n_folds), ("priors", args.priors),
+                 ("machine", f"{cpu_name()}, {os.cpu_count()} cores"), ("minutes", round((time.time() - t0) / 60, 1))):
+        table[k] = v
+    results = base / "results.csv"
+    old = pd.read_csv(results, keep_default_na=False) if results.is_file() else None
+    pd.concat([old, table]).to_csv(results, index=False) if old is not None else table.to_csv(results, index=False)
+    print(f"\n{label}: {args.n_folds} folds, {args.epochs} epochs, PRIORS={args.priors}; "
+          f"{cpu_name()}, {os.cpu_count()} cores, {(time.time() - t0) / 60:.1f} min")
+    print(f"{'':24s} {'plain test':>10s} {'Kaggle-like':>11s} {'unknown unknowns':>17s} {'OOF':>7s} {'OOF balanced':>12s}")
+    for r in rows:
+        print(f"{r['what']:24s} {r['plain']:10.4f} {r['kaggle_like']:11.4f} {r.get('unknown_unknowns', np.nan):17.3f} "
+              f"{r['oof']:7.4f} {r['oof_balanced']:12.4f}")
+    print(f"appended to {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
