@@ -59,12 +59,13 @@ def calibrate(probs: np.ndarray, cal: Calibration) -> np.ndarray:
     return softmax(z if cal.bias is None else z + cal.bias)
 
 
-def fit_calibration(probs: np.ndarray, y: np.ndarray, bias: bool = True) -> Calibration:
+def fit_calibration(probs: np.ndarray, y: np.ndarray, bias: bool = True, weights: np.ndarray | None = None) -> Calibration:
     """The BCTS (or, with `bias=False`, plain temperature) calibration that minimises the log
     loss of `probs` `(n, C)` on held-out rows with labels `y` `(n,)`.
 
     C + 1 parameters fitted by L-BFGS on thousands of rows: no room to overfit. The bias is
-    centred (softmax ignores a constant) and T is kept within `T_BOUNDS`.
+    centred (softmax ignores a constant) and T is kept within `T_BOUNDS`. `weights` `(n,)`
+    weigh the rows' log losses (`metrics.test_weights`: fitted for the test distribution).
     """
     from scipy.optimize import minimize
 
@@ -72,6 +73,7 @@ def fit_calibration(probs: np.ndarray, y: np.ndarray, bias: bool = True) -> Cali
     n, C = logp.shape
     y = np.asarray(y)
     onehot = np.eye(C)[y]
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64) * n / np.sum(weights)
 
     def loss(theta):
         T = np.exp(theta[0])
@@ -79,9 +81,9 @@ def fit_calibration(probs: np.ndarray, y: np.ndarray, bias: bool = True) -> Cali
         z = z - z.max(axis=1, keepdims=True)
         lse = np.log(np.exp(z).sum(axis=1))
         p = np.exp(z - lse[:, None])
-        g = (p - onehot) / n  # d loss / d z
+        g = w[:, None] * (p - onehot) / n  # d loss / d z
         grad_t = np.sum(g * (-logp / T))  # d z / d log T = -log q / T
-        return -np.mean(z[np.arange(n), y] - lse), np.concatenate([[grad_t], g.sum(axis=0) if bias else []])
+        return -np.mean(w * (z[np.arange(n), y] - lse)), np.concatenate([[grad_t], g.sum(axis=0) if bias else []])
 
     x0 = np.zeros(1 + (C if bias else 0))
     bounds = [tuple(np.log(T_BOUNDS))] + [(None, None)] * (C if bias else 0)

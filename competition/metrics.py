@@ -20,15 +20,43 @@ def normalise(probs: np.ndarray) -> np.ndarray:
     return probs / probs.sum(axis=-1, keepdims=True)
 
 
-def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
-    """Share of rows whose most probable class is `y` (Kaggle's metric)."""
-    return float(np.mean(np.argmax(probs, axis=-1) == y))
+def test_weights(y: np.ndarray, priors: np.ndarray | None = None, n_classes: int = len(LABELS)) -> np.ndarray:
+    """Row weights `(n,)` under which the rows' labels `y` have the class distribution `priors`
+    `(C,)` (None: equal over the classes, as Kaggle's test set has them): a row of class c
+    weighs priors[c] / (share of c in y). Mean 1. A class with no rows gets none of the weight
+    (the others' shares are renormalised).
+
+    Every choice made on validation or OOF rows scores with these weights, so it is made for the
+    test distribution rather than the training one (`unknown` is ~61% of Kaggle's train clips
+    and ~1/12 of its test clips)."""
+    y = np.asarray(y)
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    target = np.full(n_classes, 1.0 / n_classes) if priors is None else np.asarray(priors, dtype=np.float64)
+    target = np.where(counts > 0, target, 0.0)
+    per_class = np.where(counts > 0, target / np.maximum(counts, 1), 0.0)
+    w = per_class[y]
+    return w / w.mean() if len(w) and w.sum() > 0 else np.ones(len(y))
 
 
-def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    """Mean negative log probability of the true class, after normalising rows, floored at EPS."""
+def accuracy(probs: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Share of rows whose most probable class is `y` (Kaggle's metric); with `weights` `(n,)`
+    the weighted share (see `test_weights`)."""
+    hit = np.argmax(probs, axis=-1) == y
+    return float(np.mean(hit) if weights is None else np.sum(weights * hit) / np.sum(weights))
+
+
+def log_loss(probs: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Mean negative log probability of the true class, after normalising rows, floored at EPS
+    (weighted by `weights` `(n,)` when given)."""
     p = normalise(probs)[np.arange(len(y)), y]
-    return float(-np.mean(np.log(np.clip(p, EPS, None))))
+    nll = -np.log(np.clip(p, EPS, None))
+    return float(np.mean(nll) if weights is None else np.sum(weights * nll) / np.sum(weights))
+
+
+def test_distribution_accuracy(probs: np.ndarray, y: np.ndarray, priors: np.ndarray | None = None) -> float:
+    """Accuracy the rows would have if their labels were distributed as the test set's
+    (`priors`; None: balanced over the classes)."""
+    return accuracy(probs, y, test_weights(y, priors, np.shape(probs)[-1]))
 
 
 def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int = len(LABELS)) -> np.ndarray:
@@ -47,5 +75,6 @@ def per_class_accuracy(y: np.ndarray, pred: np.ndarray, labels=LABELS) -> dict[s
 def summary(probs: np.ndarray, y: np.ndarray) -> dict:
     """Accuracy, log loss, per-class accuracy and confusion of one set of predictions."""
     pred = np.argmax(probs, axis=-1)
-    return {"accuracy": accuracy(probs, y), "log_loss": log_loss(probs, y), "n": int(len(y)),
+    return {"accuracy": accuracy(probs, y), "test_distribution_accuracy": test_distribution_accuracy(probs, y),
+            "log_loss": log_loss(probs, y), "n": int(len(y)),
             "per_class": per_class_accuracy(y, pred), "confusion": confusion(y, pred).tolist()}

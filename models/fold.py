@@ -95,12 +95,19 @@ def class_weights(labels: np.ndarray, n: int) -> np.ndarray:
 
 class Feeder(keras.utils.PyDataset):
     """`(x, one-hot y, sample weight)` batches that only slice arrays: augmentation happens on
-    the accelerator inside the model; mixup (if on) mixes pairs here."""
+    the accelerator inside the model. Here only what changes targets: mixup (if on) mixes
+    pairs, and synthetic unknowns (if on) replace a share of the command-word rows with
+    `unknown` clips made from them (`synthetic_unknowns`). `unknown_target` `(n_out,)` is the
+    target of such a clip (the unknown output, or with word targets an equal share of every
+    word that counts as unknown)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, labels12: np.ndarray, rows: np.ndarray, n_out: int,
-                 s: TrainSettings, batch_size: int, seed: int):
+                 s: TrainSettings, batch_size: int, seed: int, unknown_target: np.ndarray | None = None):
         super().__init__(workers=1, use_multiprocessing=False)
         self.x, self.y, self.labels12, self.rows, self.n_out = x, y, labels12, rows, n_out
+        if unknown_target is None:
+            unknown_target = np.eye(n_out, dtype=np.float32)[LABEL_INDEX[UNKNOWN]]
+        self.unknown_target = np.asarray(unknown_target, np.float32)
         self.s, self.batch_size = s, batch_size
         self.rng = np.random.default_rng(seed)
         self.weights = class_weights(labels12[rows], len(LABELS)) if s.balance == "weights" else None
@@ -114,6 +121,10 @@ class Feeder(keras.utils.PyDataset):
         xb = np.asarray(self.x[idx], dtype=np.float32)
         yb = np.eye(self.n_out, dtype=np.float32)[self.y[idx]]
         wb = self.weights[self.labels12[idx]] if self.weights is not None else np.ones(len(idx), np.float32)
+        a = self.s.aug
+        if a.spliced_unknown or a.reversed_unknown:
+            xb, yb = synthetic_unknowns(xb, yb, self.labels12[idx], self.unknown_target, a.spliced_unknown,
+                                        a.reversed_unknown, self.rng)
         alpha = self.s.aug.mixup_alpha
         if alpha > 0:
             lam = self.rng.beta(alpha, alpha, size=(len(idx), 1)).astype(np.float32)
@@ -125,6 +136,29 @@ class Feeder(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self.order = epoch_rows(self.labels12, self.rows, self.s, self.rng)
+
+
+def synthetic_unknowns(xb: np.ndarray, yb: np.ndarray, labels12: np.ndarray, target: np.ndarray, spliced: float,
+                       reversed_: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Kaggle's test holds words no train clip has; these teach `unknown` for word-like sounds
+    that are no command: a `spliced` share of the batch's command-word rows becomes the middle
+    half of that clip joined to the middle half of another command clip of the batch (two
+    half-words), a `reversed_` share is played backwards. Their targets become `target`."""
+    xb, yb = xb.copy(), yb.copy()
+    commands = np.flatnonzero(labels12 < len(COMMANDS))
+    if len(commands) < 2:
+        return xb, yb
+    draw = rng.random(len(commands))
+    frames = xb.shape[1]
+    q, half = frames // 4, frames // 2
+    for i in commands[draw < spliced]:
+        j = commands[rng.integers(len(commands))]
+        xb[i] = np.concatenate([xb[i, q : q + half], xb[j, q : q + frames - half]])
+        yb[i] = target
+    for i in commands[(draw >= spliced) & (draw < spliced + reversed_)]:
+        xb[i] = xb[i, ::-1]
+        yb[i] = target
+    return xb, yb
 
 
 # --- model assembly ----------------------------------------------------------------------------
@@ -171,19 +205,41 @@ def predict(model, x: np.ndarray, s: TrainSettings, t: Targets, batch_size: int 
 
 
 class Validation(keras.callbacks.Callback):
-    """After each epoch: 12-label accuracy and log loss on the held-out fold, into the logs
-    (`val_accuracy`, `val_loss`), where EarlyStopping, the progress line and an Optuna pruner
-    read them. No TTA here: it would triple the cost of every epoch."""
+    """After each epoch, on the held-out fold (no TTA here: it would triple the cost of every
+    epoch), into the logs where EarlyStopping, the progress line, the history and an Optuna
+    pruner read them:
 
-    def __init__(self, model, x_val: np.ndarray, labels_val: np.ndarray, s: TrainSettings, t: Targets):
+    - `val_accuracy`, `val_loss`: for the test distribution, every label weighing the same
+      (`metrics.test_weights`): what the kept epoch and the tuning are chosen by;
+    - `val_accuracy_raw`: plain accuracy over the fold's rows as they are;
+    - `val_accuracy_a`, `val_accuracy_b`: the same as `val_accuracy` on each half of the fold's
+      speakers (`halves`), which measures how optimistic choosing the epoch on the rows whose
+      predictions become OOF is (README, "Selection leak")."""
+
+    def __init__(self, model, x_val: np.ndarray, labels_val: np.ndarray, s: TrainSettings, t: Targets,
+                 halves: np.ndarray | None = None):
         super().__init__()
         self.inference, self.x_val, self.labels_val, self.t = model, x_val, labels_val, t
         self.plain = dataclasses.replace(s, tta=1)
+        self.weights = metrics.test_weights(labels_val)
+        self.halves = halves
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            p = predict(self.inference, self.x_val, self.plain, self.t)
-            logs["val_accuracy"], logs["val_loss"] = metrics.accuracy(p, self.labels_val), metrics.log_loss(p, self.labels_val)
+        if logs is None:
+            return
+        p, y = predict(self.inference, self.x_val, self.plain, self.t), self.labels_val
+        logs["val_accuracy"] = metrics.accuracy(p, y, self.weights)
+        logs["val_loss"] = metrics.log_loss(p, y, self.weights)
+        logs["val_accuracy_raw"] = metrics.accuracy(p, y)
+        if self.halves is not None:
+            for name, rows in (("a", ~self.halves), ("b", self.halves)):
+                logs[f"val_accuracy_{name}"] = metrics.test_distribution_accuracy(p[rows], y[rows])
+
+
+def speaker_halves(speakers: pd.Series) -> np.ndarray:
+    """`(n,)` bool: a fixed split of the speakers in two halves (by a hash of the name), so a
+    speaker's clips are all on one side."""
+    return (pd.util.hash_array(speakers.to_numpy(dtype=object), categorize=False) % 2).astype(bool)
 
 
 # --- one fold ----------------------------------------------------------------------------------
@@ -243,7 +299,9 @@ def train_fold(name: str, params, s: TrainSettings, data: FoldData, k: int, *, d
     body = registry.get(name).build(params, data.x.shape[1:], len(t.names))
     model = inference_model(body, mean, std)
     trainer = training_model(model, s.aug, fold_noise(data, val_rows), seed=s.seed * 1000 + k)
-    feeder = Feeder(data.x, y, labels12, train_rows, len(t.names), s, s.batch_size, seed=s.seed * 1000 + k)
+    unknown = t.to_labels[:, LABEL_INDEX[UNKNOWN]]
+    feeder = Feeder(data.x, y, labels12, train_rows, len(t.names), s, s.batch_size, seed=s.seed * 1000 + k,
+                    unknown_target=unknown / max(unknown.sum(), 1.0))
     steps = len(feeder) * s.epochs
     warmup = int(len(feeder) * s.warmup_epochs)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -252,7 +310,8 @@ def train_fold(name: str, params, s: TrainSettings, data: FoldData, k: int, *, d
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=s.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
         metrics=["accuracy"], jit_compile=dev["jit_compile"])
-    cbs = [Validation(model, data.x[val_rows], labels12[val_rows], s, t)]
+    cbs = [Validation(model, data.x[val_rows], labels12[val_rows], s, t,
+                      speaker_halves(data.index["speaker"].iloc[val_rows]))]
     if s.keep == "best":
         cbs.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=s.epochs + 1,
                                                  restore_best_weights=True, verbose=0))

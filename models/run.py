@@ -75,8 +75,10 @@ def summary(model: str, out: Path) -> str:
         return f"{model}: no finished fold in {out}"
     if not cv.get("overall"):
         return f"{model}: no finished fold in {out}"
-    return (f"{model}: {'CV' if cv['complete'] else 'partial CV'} accuracy {cv['overall']['accuracy']:.4f} "
-            f"over folds {cv['folds_trained']} -> {out}")
+    td = cv["overall"].get("test_distribution_accuracy")
+    return (f"{model}: {'CV' if cv['complete'] else 'partial CV'} accuracy {cv['overall']['accuracy']:.4f}"
+            + (f" ({td:.4f} for the test distribution)" if td is not None else "")
+            + f" over folds {cv['folds_trained']} -> {out}")
 
 
 def unfinished(fdir: Path, n_val: int, n_test: int) -> str | None:

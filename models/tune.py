@@ -203,7 +203,8 @@ def suggest_training(trial, s: TrainSettings) -> TrainSettings:
 
 def make_objective(model: str, data, s: TrainSettings, typed_params: dict, fold_subset: list[int], device: str,
                    log=print):
-    """The objective: mean held-out accuracy (with TTA) of the model trained on `fold_subset`.
+    """The objective: mean held-out accuracy (with TTA) of the model trained on `fold_subset`,
+    for the test distribution (every label weighing the same: `metrics.test_distribution_accuracy`).
     What the user typed about the model's parameters is applied over the trial's suggestions."""
     module = registry.get(model)
 
@@ -217,9 +218,9 @@ def make_objective(model: str, data, s: TrainSettings, typed_params: dict, fold_
         for pos, k in enumerate(fold_subset):
             result = train_fold(model, params, settings, data, k, device=device, verbose=0, predict_test=False,
                                 callbacks=(pruning_callback(trial, pos, settings.epochs),))
-            scores.append(metrics.accuracy(result["oof"], data.labels[result["val_rows"]]))
+            scores.append(metrics.test_distribution_accuracy(result["oof"], data.labels[result["val_rows"]]))
         value = float(np.mean(scores))
-        log(f"trial {trial.number}: accuracy {value:.4f} with {trial.params}")
+        log(f"trial {trial.number}: test-distribution accuracy {value:.4f} with {trial.params}")
         return value
 
     return objective
@@ -327,7 +328,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;te
 img{{max-width:100%;border:1px solid #eee}}</style>
 <h1>Optuna study <code>{study.study_name}</code></h1>
 <p>{len(trials)} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed,
-{counts['RUNNING']} running. Objective: held-out accuracy (higher is better).</p>
+{counts['RUNNING']} running. Objective: held-out accuracy for the test distribution, every label weighing the same (higher is better).</p>
 <h2>Best trials</h2><table><tr><th>trial</th><th>accuracy</th><th>time</th><th>parameters</th></tr>{rows}</table>
 {figs}"""
     write_text(out / "index.html", html)

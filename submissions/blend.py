@@ -76,9 +76,9 @@ class Blender:
         return None if self.temperatures is None else [round(float(t), 4) for t in self.temperatures]
 
 
-def fit_temperatures(P: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """One temperature per run `(K,)` minimising that run's log loss on the rows `y` labels."""
-    return np.array([fit_calibration(p, y, bias=False).temperature for p in P])
+def fit_temperatures(P: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """One temperature per run `(K,)` minimising that run's (row-weighted) log loss on the rows `y` labels."""
+    return np.array([fit_calibration(p, y, bias=False, weights=w).temperature for p in P])
 
 
 def _tempered(P: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
@@ -119,11 +119,11 @@ def apply(blender: Blender, P: np.ndarray) -> np.ndarray:
 # --- fitters: (P, y, settings) -> Blender -------------------------------------------------
 
 
-def fit_mean(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
+def fit_mean(P: np.ndarray, y: np.ndarray, s: BlendSettings, w: np.ndarray | None = None) -> Blender:
     return Blender("mean", "linear", np.full(len(P), 1.0 / len(P)))
 
 
-def fit_logmean(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
+def fit_logmean(P: np.ndarray, y: np.ndarray, s: BlendSettings, w: np.ndarray | None = None) -> Blender:
     return Blender("logmean", "log", np.full(len(P), 1.0 / len(P)))
 
 
@@ -133,8 +133,9 @@ def _true_class(P: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(P[:, np.arange(n), y], dtype=np.float64), metrics.EPS, None)
 
 
-def simplex_weights(Q: np.ndarray) -> np.ndarray:
-    """Weights `(K,)` >= 0 summing to 1 that minimise -mean(log(w @ Q)), for `Q` `(K, n)`.
+def simplex_weights(Q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Weights `(K,)` >= 0 summing to 1 that minimise -mean(log(w @ Q)), for `Q` `(K, n)`
+    (the mean weighted by `rows` `(n,)` when given).
 
     The objective is convex in w, so SLSQP from the uniform start finds the optimum;
     a run that only adds noise ends at (numerically) zero weight.
@@ -144,10 +145,11 @@ def simplex_weights(Q: np.ndarray) -> np.ndarray:
     K = len(Q)
     if K == 1:
         return np.ones(1)
+    r = np.ones(Q.shape[1]) if rows is None else np.asarray(rows, dtype=np.float64) / np.mean(rows)
 
     def loss(w):
         mix = np.clip(w @ Q, metrics.EPS, None)
-        return -np.mean(np.log(mix)), -np.mean(Q / mix, axis=1)
+        return -np.mean(r * np.log(mix)), -np.mean(r * Q / mix, axis=1)
 
     res = minimize(loss, np.full(K, 1.0 / K), jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * K,
                    constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(K)}],
@@ -157,25 +159,26 @@ def simplex_weights(Q: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
-def fit_weights(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
-    t = fit_temperatures(P, y)
-    return Blender("weights", "linear", simplex_weights(_true_class(_tempered(P, t), y)), temperatures=t)
+def fit_weights(P: np.ndarray, y: np.ndarray, s: BlendSettings, w: np.ndarray | None = None) -> Blender:
+    t = fit_temperatures(P, y, w)
+    return Blender("weights", "linear", simplex_weights(_true_class(_tempered(P, t), y), w), temperatures=t)
 
 
-def _greedy(P: np.ndarray, y: np.ndarray, steps: int, metric: str) -> np.ndarray:
+def _greedy(P: np.ndarray, y: np.ndarray, steps: int, metric: str, w: np.ndarray | None = None) -> np.ndarray:
     """Caruana's forward selection with replacement over `P` `(k, n, C)`: pick counts `(k,)`.
 
     Each step adds the run whose inclusion scores best; the counts of the best-scoring
-    prefix are returned, so late steps that only hurt are undone.
+    prefix are returned, so late steps that only hurt are undone. `w` `(n,)` weighs the rows.
     """
     k, n, _ = P.shape
     counts = np.zeros(k)
     best, best_counts = None, None
     if metric == "log_loss":
         Q = _true_class(P, y)
+        r = np.ones(n) if w is None else np.asarray(w, dtype=np.float64) / np.mean(w)
         running = np.zeros(n)
         for step in range(1, steps + 1):
-            scores = -np.mean(np.log((running[None, :] + Q) / step), axis=1)
+            scores = -np.mean(r * np.log((running[None, :] + Q) / step), axis=1)
             j = int(np.argmin(scores))
             running += Q[j]
             counts[j] += 1
@@ -187,7 +190,7 @@ def _greedy(P: np.ndarray, y: np.ndarray, steps: int, metric: str) -> np.ndarray
         keys = []
         for j in range(k):
             mix = (running + P[j]) / step
-            keys.append((-metrics.accuracy(mix, y), metrics.log_loss(mix, y)))
+            keys.append((-metrics.accuracy(mix, y, w), metrics.log_loss(mix, y, w)))
         j = min(range(k), key=lambda i: keys[i])
         running += P[j]
         counts[j] += 1
@@ -196,26 +199,26 @@ def _greedy(P: np.ndarray, y: np.ndarray, steps: int, metric: str) -> np.ndarray
     return best_counts
 
 
-def fit_caruana(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
+def fit_caruana(P: np.ndarray, y: np.ndarray, s: BlendSettings, w: np.ndarray | None = None) -> Blender:
     """Bagged Caruana selection: each of `caruana_bags` bags runs the greedy selection on a
     random `caruana_fraction` of the runs (at least 2, so a bag can always prefer one run
     over another); the weights are the bags' pick shares averaged."""
     if s.caruana_metric not in ("log_loss", "accuracy"):
         raise ValueError(f"caruana_metric must be log_loss or accuracy, not {s.caruana_metric!r}")
     K = len(P)
-    t = fit_temperatures(P, y)
+    t = fit_temperatures(P, y, w)
     P = _tempered(P, t)
     rng = np.random.default_rng(s.seed)
     size = min(K, max(2, math.ceil(s.caruana_fraction * K)))
     total = np.zeros(K)
     for _ in range(s.caruana_bags):
         subset = np.sort(rng.choice(K, size=size, replace=False))
-        counts = _greedy(P[subset], y, s.caruana_steps, s.caruana_metric)
+        counts = _greedy(P[subset], y, s.caruana_steps, s.caruana_metric, w)
         total[subset] += counts / counts.sum()
     return Blender("caruana", "linear", total / total.sum(), temperatures=t)
 
 
-def fit_stack(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
+def fit_stack(P: np.ndarray, y: np.ndarray, s: BlendSettings, w: np.ndarray | None = None) -> Blender:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -225,7 +228,7 @@ def fit_stack(P: np.ndarray, y: np.ndarray, s: BlendSettings) -> Blender:
     with warnings.catch_warnings():
         # lbfgs may stop a little short of its tolerance; the honest CV score says whether that matters
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(_stack_features(P), y)
+        model.fit(_stack_features(P), y, logisticregression__sample_weight=w)
     return Blender("stack", "stack", model=model)
 
 
@@ -237,7 +240,7 @@ class Method:
     blender has one weight per run (shown as weights; otherwise a model such as stacking's)."""
 
     name: str
-    fit: Callable[[np.ndarray, np.ndarray, BlendSettings], Blender]
+    fit: Callable[[np.ndarray, np.ndarray, BlendSettings, np.ndarray | None], Blender]  # (P, y, settings, row weights)
     fits: bool
     weighted: bool
     summary: str
@@ -260,58 +263,66 @@ def get_method(name: str) -> Method:
     return REGISTRY[name]
 
 
-def fit(name: str, P: np.ndarray, y: np.ndarray, s: BlendSettings = DEFAULTS) -> Blender:
-    """Fit method `name` on all rows of `P` `(K, n, C)` with labels `y` `(n,)`."""
-    return get_method(name).fit(np.asarray(P), np.asarray(y), s)
+def fit(name: str, P: np.ndarray, y: np.ndarray, s: BlendSettings = DEFAULTS, w: np.ndarray | None = None) -> Blender:
+    """Fit method `name` on all rows of `P` `(K, n, C)` with labels `y` `(n,)` and row weights
+    `w` `(n,)` (`metrics.test_weights`; None: every row the same)."""
+    return get_method(name).fit(np.asarray(P), np.asarray(y), s, w)
 
 
 def honest_predictions(method: str, P: np.ndarray, y: np.ndarray, fold: np.ndarray,
-                       s: BlendSettings = DEFAULTS) -> np.ndarray:
+                       s: BlendSettings = DEFAULTS, w: np.ndarray | None = None) -> np.ndarray:
     """`(n, C)` blended probabilities where each fold's rows come from a blender fitted on the other folds."""
     if not REGISTRY[method].fits:
-        return apply(fit(method, P, y, s), P)
+        return apply(fit(method, P, y, s, w), P)
     folds = np.unique(fold)
     if len(folds) < 2:
         raise BlendError("honest scoring needs at least 2 folds; the folds file has one")
     out = np.zeros(P.shape[1:])
     for k in folds:
         held = fold == k
-        out[held] = apply(fit(method, P[:, ~held], y[~held], s), P[:, held])
+        out[held] = apply(fit(method, P[:, ~held], y[~held], s, None if w is None else w[~held]), P[:, held])
     return out
 
 
 @dataclass(frozen=True, eq=False)
 class MethodScore:
-    """A method's honest CV score; `oof` `(n, C)` holds its honest predictions."""
+    """A method's honest CV score: `accuracy` and `log_loss` over the OOF rows as they are,
+    `test_accuracy` and `test_log_loss` weighted for the test distribution (what is chosen by);
+    `oof` `(n, C)` holds its honest predictions."""
 
     method: str
     accuracy: float
     log_loss: float
     fold_accuracy: dict[int, float]
     oof: np.ndarray = field(repr=False)
+    test_accuracy: float = float("nan")
+    test_log_loss: float = float("nan")
 
 
 def evaluate(P: np.ndarray, y: np.ndarray, fold: np.ndarray, methods=None,
-             s: BlendSettings = DEFAULTS) -> list[MethodScore]:
-    """Score each method (default: every one in REGISTRY) honestly on the OOF rows."""
+             s: BlendSettings = DEFAULTS, w: np.ndarray | None = None) -> list[MethodScore]:
+    """Score each method (default: every one in REGISTRY) honestly on the OOF rows; the ones
+    that fit anything are fitted with row weights `w` (None: every row the same)."""
     scores = []
     methods = tuple(REGISTRY) if methods is None else methods
     for m in methods:
-        pred = honest_predictions(m, P, y, fold, s)
+        pred = honest_predictions(m, P, y, fold, s, w)
         per_fold = {int(k): metrics.accuracy(pred[fold == k], y[fold == k]) for k in np.unique(fold)}
-        scores.append(MethodScore(m, metrics.accuracy(pred, y), metrics.log_loss(pred, y), per_fold, pred))
+        scores.append(MethodScore(m, metrics.accuracy(pred, y), metrics.log_loss(pred, y), per_fold, pred,
+                                  metrics.accuracy(pred, y, w), metrics.log_loss(pred, y, w)))
     return scores
 
 
 def choose(scores: list[MethodScore], method: str = "auto") -> MethodScore:
-    """The named method's score, or for "auto" the best honest accuracy (ties: log loss, then list order)."""
+    """The named method's score, or for "auto" the best honest accuracy for the test distribution
+    (ties: its log loss, then list order)."""
     if method != "auto":
         for sc in scores:
             if sc.method == method:
                 return sc
         raise BlendError(f"method {method!r} was not scored; scored: {', '.join(sc.method for sc in scores)}")
     order = {sc.method: i for i, sc in enumerate(scores)}
-    return min(scores, key=lambda sc: (-round(sc.accuracy, 12), round(sc.log_loss, 12), order[sc.method]))
+    return min(scores, key=lambda sc: (-round(sc.test_accuracy, 12), round(sc.test_log_loss, 12), order[sc.method]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -329,12 +340,14 @@ class BlendResult:
 
 
 def blend(P: np.ndarray, y: np.ndarray, fold: np.ndarray, T: np.ndarray, method: str = "auto",
-          methods=None, s: BlendSettings = DEFAULTS) -> BlendResult:
-    """Score `methods` (default: all) honestly on `P` `(K, n, C)`, pick one, refit it on all rows, blend `T` `(K, m, C)`."""
+          methods=None, s: BlendSettings = DEFAULTS, w: np.ndarray | None = None) -> BlendResult:
+    """Score `methods` (default: all) honestly on `P` `(K, n, C)`, pick one, refit it on all rows, blend `T` `(K, m, C)`.
+    `w` `(n,)`: row weights for the test distribution (`metrics.test_weights`) that every fit
+    and the choice use; None scores and fits every row the same."""
     methods = tuple(REGISTRY) if methods is None else methods
     if method != "auto" and get_method(method).name not in methods:
         methods = (*methods, method)
-    scores = evaluate(P, y, fold, methods, s)
+    scores = evaluate(P, y, fold, methods, s, w)
     chosen = choose(scores, method)
-    blender = fit(chosen.method, P, y, s)
+    blender = fit(chosen.method, P, y, s, w)
     return BlendResult(tuple(scores), chosen, blender, chosen.oof, apply(blender, T))

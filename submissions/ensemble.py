@@ -1,10 +1,14 @@
 """`make ensemble`: blend finished runs, correct the test priors, write a submission and a report.
 
     RUNS=...       run folders or model names (latest finished run of each); default: all finished runs
-    METHOD=auto    auto | mean | logmean | weights | caruana | stack (auto: best honest CV accuracy)
-    PRIORS=em      em | uniform | none: the test probabilities, calibrated on the blend's honest
-                   OOF predictions, are moved to estimated (em) or equal test priors
-                   (see submissions/priors.py)
+    METHOD=auto    auto | mean | logmean | weights | caruana | stack (auto: best honest CV accuracy
+                   for the test distribution)
+    PRIORS=uniform uniform | em | none: the test distribution. Every choice on OOF rows (the
+                   method, the weights, the stacker's fit) weighs the rows so their labels are
+                   distributed like the test's: equal over the 12 labels (uniform, Kaggle's test
+                   set), the EM estimate from the runs' test predictions (em), or as the OOF rows
+                   are (none). The test probabilities, calibrated on the blend's honest OOF
+                   predictions, are then moved to those priors (see submissions/priors.py).
     NAME=...       submission name (default: <method>-<priors>-<hash of runs and settings>)
 
 Writes artifacts/submissions/<name>.{csv,npy,json} and artifacts/reports/<name>/index.html.
@@ -88,7 +92,21 @@ def _default_name(chosen: str, mode: str, rs: RunSet, s: blending.BlendSettings)
     return f"{chosen}-{mode}-{len(rs.runs)}runs-{key}"
 
 
-def _run_rows(rs: RunSet, weights: np.ndarray | None) -> list[dict]:
+def test_distribution(rs: RunSet, mode: str) -> tuple[np.ndarray | None, str]:
+    """(row weights `(n,)` for the OOF rows, a phrase saying what they stand for) under PRIORS=`mode`.
+
+    em: the priors EM estimates from the mean of the runs' test predictions, calibrated on the
+    mean of their OOF predictions (the blend does not exist yet: it is chosen with these weights)."""
+    if mode == "none":
+        return None, "the OOF rows as they are (PRIORS=none)"
+    if mode == "uniform":
+        return metrics.test_weights(rs.y), "equal over the 12 labels (PRIORS=uniform)"
+    mean_oof, mean_test = rs.oof.mean(axis=0), rs.test.mean(axis=0)
+    _, shift = priors.correct(mean_test, priors.train_priors(rs.y, len(LABELS)), "em", fit_calibration(mean_oof, rs.y))
+    return metrics.test_weights(rs.y, shift.test), "the test priors EM estimates from the runs' mean (PRIORS=em)"
+
+
+def _run_rows(rs: RunSet, weights: np.ndarray | None, w: np.ndarray | None = None) -> list[dict]:
     rows = []
     for i, r in enumerate(rs.runs):
         folds = (r.cv.get("folds") or {})
@@ -96,37 +114,42 @@ def _run_rows(rs: RunSet, weights: np.ndarray | None) -> list[dict]:
         if not fold_acc:  # cv.json without per-fold entries: recompute from oof.npy
             fold_acc = {int(k): metrics.accuracy(r.oof[rs.fold == k], rs.y[rs.fold == k]) for k in np.unique(rs.fold)}
         rows.append({"name": r.name, "path": str(r.path), "accuracy": metrics.accuracy(r.oof, rs.y),
+                     "test_accuracy": metrics.accuracy(r.oof, rs.y, w),
                      "log_loss": metrics.log_loss(r.oof, rs.y), "fold_accuracy": fold_acc,
                      "weight": None if weights is None else float(weights[i])})
     return rows
 
 
-def _method_rows(result: blending.BlendResult, rs: RunSet, s: blending.BlendSettings) -> list[dict]:
+def _method_rows(result: blending.BlendResult, rs: RunSet, s: blending.BlendSettings,
+                 w: np.ndarray | None = None) -> list[dict]:
     rows = []
     for sc in result.scores:
         m = blending.get_method(sc.method)
-        w = result.blender.weights if sc.method == result.chosen.method else None
-        if w is None and m.weighted:
-            w = m.fit(rs.oof, rs.y, s).weights  # cheap for the weight-based methods
+        weights = result.blender.weights if sc.method == result.chosen.method else None
+        if weights is None and m.weighted:
+            weights = m.fit(rs.oof, rs.y, s, w).weights  # cheap for the weight-based methods
         rows.append({"method": sc.method, "accuracy": sc.accuracy, "log_loss": sc.log_loss,
+                     "test_accuracy": sc.test_accuracy, "test_log_loss": sc.test_log_loss,
                      "fits": m.fits, "weighted": m.weighted, "summary": m.summary,
-                     "weights": None if w is None else [float(x) for x in w]})
+                     "weights": None if weights is None else [float(x) for x in weights]})
     return rows
 
 
-def _print_tables(rs: RunSet, runs: list[dict], methods: list[dict], chosen: str, auto: bool, log) -> None:
+def _print_tables(rs: RunSet, runs: list[dict], methods: list[dict], chosen: str, auto: bool, target: str,
+                  log) -> None:
     width = max(len(r["name"]) for r in runs) + 2
     log(f"{len(rs.runs)} run(s), {len(rs.y)} OOF clips in {len(np.unique(rs.fold))} speaker-grouped folds "
         f"({rs.folds_path}), {len(rs.test_fnames)} test clips")
-    log(f"  {'run':<{width}} OOF acc  log loss")
+    log(f"test distribution: {target}; 'test-dist' columns weigh the OOF rows to it, 'raw' ones take them as they are")
+    log(f"  {'run':<{width}} raw OOF acc  test-dist acc  log loss")
     for r in runs:
-        log(f"  {r['name']:<{width}} {r['accuracy']:.4f}  {r['log_loss']:8.4f}")
-    log(f"  {'method':<10} CV acc  log loss  weights (refitted on all OOF rows)")
+        log(f"  {r['name']:<{width}} {r['accuracy']:11.4f}  {r['test_accuracy']:13.4f}  {r['log_loss']:8.4f}")
+    log(f"  {'method':<10} raw CV acc  test-dist CV acc  test-dist log loss  weights (refitted on all OOF rows)")
     for m in methods:
         mark = "*" if m["method"] == chosen else " "
         w = " ".join(f"{x:.3f}" for x in m["weights"]) if m["weights"] else f"({m['summary']})"
-        log(f"{mark} {m['method']:<10} {m['accuracy']:.4f}  {m['log_loss']:8.4f}  {w}")
-    why = "best honest CV accuracy" if auto else "METHOD"
+        log(f"{mark} {m['method']:<10} {m['accuracy']:10.4f}  {m['test_accuracy']:16.4f}  {m['test_log_loss']:18.4f}  {w}")
+    why = "best honest CV accuracy for the test distribution" if auto else "METHOD"
     fit_nothing = [m["method"] for m in methods if not m["fits"]]
     log(f"* chosen by {why}. Methods that fit anything on OOF rows are scored by nested CV: fitted on the other "
         f"folds' OOF rows, scored on the held-out fold; {' and '.join(fit_nothing) or 'none'} fit nothing.")
@@ -184,7 +207,8 @@ def _report_data(name: str, rs: RunSet, result: blending.BlendResult, runs: list
         train_priors=shift.train, test_priors=shift.test, calibration=shift.calibration, submission=str(csv),
         facts=[("submission", str(csv)), ("runs", str(len(runs))),
                ("blend", f"{chosen.method} ({info['chosen_by']})"),
-               ("honest CV accuracy", f"{chosen.accuracy:.4f} (log loss {chosen.log_loss:.4f})"),
+               ("honest CV accuracy", f"{chosen.accuracy:.4f} raw, {chosen.test_accuracy:.4f} for the test "
+                                      f"distribution (log loss {chosen.log_loss:.4f})"),
                ("best single run (OOF)", f"{best['name']}: {best['accuracy']:.4f}"),
                ("priors", _prior_line(shift).removeprefix("priors: ")),
                ("clips", f"{len(rs.y)} OOF in {len(np.unique(rs.fold))} folds, {info['rows']} test"),
@@ -206,7 +230,7 @@ def _print_answer_key(rows: list[dict], solution_path: str, mode: str, log) -> N
         log(f"  {t['what']:<{width}} {t['raw']:.4f}" + (f"         {t['accuracy']:.4f}" if head else ""))
 
 
-def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "em", name: str | None = None, *,
+def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "uniform", name: str | None = None, *,
              ws: Workspace | None = None, settings: blending.BlendSettings = blending.DEFAULTS, log=print) -> dict:
     """Gather, blend, correct priors, write the submission and the report; return what was written."""
     ws = ws or Workspace()
@@ -224,14 +248,15 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
     manifest = _matching_manifest(rs, current, ws, log)
     all_clips = _all_test_clips(rs, manifest)
 
-    result = blending.blend(rs.oof, rs.y, rs.fold, rs.test, method, s=settings)
+    w, target = test_distribution(rs, mode)
+    result = blending.blend(rs.oof, rs.y, rs.fold, rs.test, method, s=settings, w=w)
     chosen = result.chosen
     train = priors.train_priors(rs.y, len(LABELS))
     # calibrated on the blend's honest OOF predictions: held out like the test clips, labels known
     calibration = fit_calibration(result.oof, rs.y) if mode != "none" else IDENTITY
     test_probs, shift = priors.correct(result.test, train, mode, calibration)
-    runs, methods = _run_rows(rs, result.blender.weights), _method_rows(result, rs, settings)
-    _print_tables(rs, runs, methods, chosen.method, method == "auto", log)
+    runs, methods = _run_rows(rs, result.blender.weights, w), _method_rows(result, rs, settings, w)
+    _print_tables(rs, runs, methods, chosen.method, method == "auto", target, log)
     log(_prior_line(shift))
 
     name = name or _default_name(chosen.method, mode, rs, settings)
@@ -242,12 +267,16 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
             f"{rs.features_path / 'bad_files.csv'}); labelled '{FILL_LABEL}'")
     info = {
         "name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "method": chosen.method, "chosen_by": "auto: best honest CV accuracy" if method == "auto" else "METHOD",
-        "honest_cv": {"accuracy": chosen.accuracy, "log_loss": chosen.log_loss, "fold_accuracy": chosen.fold_accuracy},
+        "method": chosen.method,
+        "chosen_by": "auto: best honest CV accuracy for the test distribution" if method == "auto" else "METHOD",
+        "honest_cv": {"accuracy": chosen.accuracy, "log_loss": chosen.log_loss, "fold_accuracy": chosen.fold_accuracy,
+                      "test_distribution_accuracy": chosen.test_accuracy,
+                      "test_distribution_log_loss": chosen.test_log_loss, "test_distribution": target},
         "weights": result.blender.weight_list(),
         "temperatures": result.blender.temperature_list(),
         "runs": [{k: r[k] for k in ("name", "path", "accuracy", "log_loss", "weight")} for r in runs],
-        "methods": [{k: m[k] for k in ("method", "accuracy", "log_loss", "weights")} for m in methods],
+        "methods": [{k: m[k] for k in ("method", "accuracy", "log_loss", "test_accuracy", "test_log_loss", "weights")}
+                    for m in methods],
         "priors": shift.to_json(LABELS),
         "folds": str(rs.folds_path), "features": str(rs.features_path),
         "data": {"fingerprint": rs.fingerprint, "source": rs.runs[0].record.inputs.data_source},
@@ -283,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run folders or model names (space or comma separated); default: all finished runs")
     parser.add_argument("--method", default="auto", choices=["auto", *blending.METHODS],
                         help="how to blend (default: auto, the best honest CV accuracy)")
-    parser.add_argument("--priors", default="em", choices=priors.MODES, help="test prior correction (default: em)")
+    parser.add_argument("--priors", default="uniform", choices=priors.MODES,
+                        help="the test distribution: what OOF choices are weighted to and test probabilities moved to "
+                             "(default: uniform, equal over the 12 labels)")
     parser.add_argument("--name", default=None, help="submission name (default: derived from the runs and settings)")
     parser.add_argument("--caruana-metric", default=blending.BlendSettings.caruana_metric,
                         choices=["log_loss", "accuracy"])

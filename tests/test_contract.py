@@ -273,7 +273,7 @@ def test_blend_temperatures_come_from_the_one_calibrator():
 
 @pytest.mark.slow
 def test_a_new_blending_method_is_one_registry_record(finished, monkeypatch):
-    first = blend.Method("first", lambda P, y, s: blend.Blender("first", "linear", np.eye(len(P))[0]),
+    first = blend.Method("first", lambda P, y, s, w: blend.Blender("first", "linear", np.eye(len(P))[0]),
                          False, True, "the first run only")
     monkeypatch.setitem(blend.REGISTRY, "first", first)
     lines = []

@@ -130,7 +130,7 @@ def test_honest_predictions_never_fit_on_the_rows_they_predict(three, monkeypatc
     P[0, :, 0] = np.arange(len(y)) + 10.0  # row ids, readable from whatever rows a fitter receives
     fitted_on = []
 
-    def spy(P_fit, y_fit, s):
+    def spy(P_fit, y_fit, s, w):
         fitted_on.append(set(P_fit[0, :, 0].astype(int) - 10))
         return blend.Blender("spy", "linear", np.full(len(P_fit), 1 / len(P_fit)))
 
@@ -142,11 +142,55 @@ def test_honest_predictions_never_fit_on_the_rows_they_predict(three, monkeypatc
         assert rows and not rows & held and rows | held == set(range(len(y)))
 
 
-def test_auto_picks_best_accuracy_then_log_loss_then_the_simpler_method():
-    def sc(m, acc, ll):
-        return MethodScore(m, acc, ll, {}, np.zeros((1, C)))
+def _majority_and_minority_runs(n: int = 2400, seed: int = 0):
+    """OOF rows that are 70% `unknown` (as Kaggle's train set is) and two runs: `majority` right
+    on every unknown row and on a third of the rest, `minority` right on 70% of every class."""
+    rng = np.random.default_rng(seed)
+    unknown = C - 1
+    y = np.where(rng.random(n) < 0.7, unknown, rng.integers(0, C - 1, n))
+
+    def run(right):
+        guess = np.where(right, y, (y + 1 + rng.integers(0, C - 1, n)) % C)
+        return np.eye(C)[guess] * 0.8 + 0.2 / C
+
+    majority = run(np.where(y == unknown, True, rng.random(n) < 1 / 3))
+    minority = run(rng.random(n) < 0.7)
+    return np.stack([majority, minority]), y, _folds(n, 5, rng)
+
+
+def test_test_weights_give_the_rows_the_test_priors():
+    y = np.array([0, 0, 0, 1])
+    w = metrics.test_weights(y, n_classes=2)
+    assert np.allclose(w.mean(), 1) and np.isclose(w[y == 0].sum(), w[y == 1].sum())  # balanced
+    w = metrics.test_weights(y, np.array([0.2, 0.8]), n_classes=2)
+    assert np.isclose(w[y == 1].sum() / w.sum(), 0.8)
+    w = metrics.test_weights(np.array([0, 0, 2]), n_classes=3)  # class 1 has no rows: the others share its weight
+    assert np.isclose(w[:2].sum(), w[2])
+    probs = np.eye(2)[[0, 0, 0, 0]]  # right on every class-0 row, wrong on the class-1 row
+    assert metrics.accuracy(probs, y) == 0.75 and metrics.test_distribution_accuracy(probs, y) == 0.5
+
+
+def test_blend_choices_are_made_for_the_test_distribution_not_the_oof_rows():
+    P, y, fold = _majority_and_minority_runs()
+    w = metrics.test_weights(y)
+    assert metrics.accuracy(P[0], y) > metrics.accuracy(P[1], y)  # raw OOF accuracy prefers the majority run
+    assert metrics.accuracy(P[0], y, w) < metrics.accuracy(P[1], y, w)  # the test distribution the other
+    for method in ("weights", "caruana"):
+        raw, balanced = blend.fit(method, P, y).weights, blend.fit(method, P, y, w=w).weights
+        assert balanced[1] > raw[1] and balanced[1] > 0.5, (method, raw, balanced)
+    stack_raw, stack_bal = blend.fit("stack", P, y), blend.fit("stack", P, y, w=w)
+    assert metrics.accuracy(blend.apply(stack_bal, P), y, w) > metrics.accuracy(blend.apply(stack_raw, P), y, w)
+    result = blend.blend(P, y, fold, P, w=w)
+    assert result.chosen.test_accuracy == max(sc.test_accuracy for sc in result.scores)
+    assert np.isclose(result.chosen.test_accuracy, metrics.accuracy(result.chosen.oof, y, w))
+
+
+def test_auto_picks_best_test_distribution_accuracy_then_log_loss_then_the_simpler_method():
+    def sc(m, acc, ll, raw=0.5):  # raw accuracy and log loss over the OOF rows as they are: not chosen by
+        return MethodScore(m, raw, 1.0, {}, np.zeros((1, C)), acc, ll)
 
     assert blend.choose([sc("mean", 0.90, 0.3), sc("stack", 0.91, 0.5)]).method == "stack"
+    assert blend.choose([sc("mean", 0.90, 0.3, raw=0.99), sc("stack", 0.91, 0.5, raw=0.80)]).method == "stack"
     assert blend.choose([sc("mean", 0.91, 0.3), sc("weights", 0.91, 0.2)]).method == "weights"
     assert blend.choose([sc("mean", 0.91, 0.3), sc("weights", 0.91, 0.3)]).method == "mean"
     assert blend.choose([sc("mean", 0.91, 0.3), sc("stack", 0.95, 0.1)], "mean").method == "mean"
@@ -411,20 +455,24 @@ def test_ensemble_writes_a_valid_submission(done):
     info = json.loads((root / "artifacts" / "submissions" / "synth.json").read_text())
     assert info["method"] == done["out"]["result"].chosen.method
     assert set(info) >= {"runs", "weights", "priors", "honest_cv", "methods", "filled_clips"}
-    assert info["filled_clips"] == ["clip_fffffffff.wav"] and info["priors"]["mode"] == "em"
+    assert info["filled_clips"] == ["clip_fffffffff.wav"] and info["priors"]["mode"] == "uniform"
     assert (root / "artifacts" / "reports" / "synth" / "index.html").is_file()
     assert not list((root / "artifacts").rglob(".*.tmp"))
 
 
 def test_ensemble_prints_the_tables_and_the_answer_key_for_information(done):
     text = done["text"]
-    for word in ("good_a/run000", "noise/run002", *blend.METHODS, "CV acc", "priors: em",
+    for word in ("good_a/run000", "noise/run002", *blend.METHODS, "raw CV acc", "test-dist CV acc", "priors: uniform",
+                 "test distribution: equal over the 12 labels",
                  "nothing above was chosen by it", "no correction", "submission:", "report:", "1 test clip(s)"):
         assert word in text, word
     rows = {t["what"]: t for t in done["out"]["test"]}
     blended = rows[f"blend ({done['out']['result'].chosen.method})"]
     assert blended["accuracy"] > max(rows[r]["accuracy"] for r in ("good_a/run000", "good_b/run001"))
-    assert blended["accuracy"] > blended["raw"]  # the uniform test set rewards the prior correction
+    for run in ("good_a/run000", "good_b/run001"):  # trained on skewed priors: the uniform test rewards the correction
+        assert rows[run]["accuracy"] > rows[run]["raw"] + 0.03
+    # the blend was fitted for the uniform test distribution already (its raw output is balanced)
+    assert blended["raw"] > max(rows[r]["accuracy"] for r in ("good_a/run000", "good_b/run001"))
 
 
 def test_ensemble_cli_reports_user_errors_in_one_line(world, capsys):
