@@ -71,7 +71,7 @@ FIX ?=
 # Blending and submitting
 RUNS ?=
 METHOD ?= auto
-PRIORS ?= em
+PRIORS ?= uniform
 NAME ?=
 SUBMISSION ?=
 SOLUTION ?=
@@ -178,6 +178,16 @@ bench-speed: $(STAMP) ## Training clips/s of every model beside the feed's own r
 .PHONY: bench-scale
 bench-scale: $(STAMP) ## The pipeline at Kaggle's size (64,727 + 158,538 clips): wall time and peak RSS per stage (TRAIN_CLIPS, TEST_CLIPS)
 	$(PYTHON) -m benchmarks.bench_scale $(if $(TRAIN_CLIPS),--train-clips $(TRAIN_CLIPS)) $(if $(TEST_CLIPS),--test-clips $(TEST_CLIPS))
+
+.PHONY: bench-stretch
+bench-stretch: $(STAMP) ## Time-stretch three ways (opencv in the feeder, keras.ops.image.resize, the TimeStretch layer), clips/s
+	$(PYTHON) -m benchmarks.bench_stretch
+
+.PHONY: bench-kaggle-like
+bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, LABEL, PRIORS)
+	$(PYTHON) -m benchmarks.bench_kaggle_like $(if $(SOURCE),--source $(SOURCE)) $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) \
+		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(SET),--set $(SET)) \
+		$(if $(LABEL),--label "$(LABEL)") $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS))
 
 .PHONY: bench-gpu
 bench-gpu: ## Every GPU figure of the README in one call under 8 minutes (JAX and PyTorch backends; BACKENDS)

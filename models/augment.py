@@ -8,7 +8,12 @@ power, floor -100 dB). Everything runs on the accelerator inside the training st
 - `Gain` and `NoiseMix` work in the power domain: mel power is additive for independent
   sources, so mixing a cached background-noise spectrogram at a random SNR is what mixing
   the audio would give, without touching audio;
+- `TimeStretch`: speak faster or slower: each clip's frame axis resampled by its own random
+  rate (linear interpolation about the clip's centre, edge frames repeated);
 - `SpecAugment`: time and frequency masks (Park et al., 2019), filled with the clip's mean.
+
+Synthetic `unknown` clips (a word spoken backwards, two half-words joined) change the target,
+so they are made in the feeder (models/fold.py), not here.
 """
 
 from __future__ import annotations
@@ -115,6 +120,43 @@ class NoiseMix(layers.Layer):
         return cls(bank=np.zeros((0, 1, 1), "float32"), **config)
 
 
+class TimeStretch(layers.Layer):
+    """Resample each clip's frames at a random rate in [1 - max_rate, 1 + max_rate] about its
+    centre: rate 1.15 plays the clip 15% faster (the word gets shorter). Output frame t reads
+    input position c + (t - c) * rate (c the centre), linearly interpolated between the two
+    nearest frames; positions beyond the clip repeat its first or last frame, so no
+    floor-level frames appear that real clips never have."""
+
+    def __init__(self, max_rate: float, seed=None, **kw):
+        super().__init__(**{"dtype": "float32", **kw})
+        self.max_rate, self.seed = float(max_rate), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=False):
+        if not training or self.max_rate == 0:
+            return x
+        return stretch_frames(x, keras.random.uniform((ops.shape(x)[0], 1), 1 - self.max_rate, 1 + self.max_rate,
+                                                      seed=self.seed_generator))
+
+    def get_config(self):
+        return {**super().get_config(), "max_rate": self.max_rate, "seed": self.seed}
+
+
+def stretch_frames(x, rates):
+    """`x` `(batch, frames, mels)` resampled along frames at `rates` `(batch, 1)` (see TimeStretch)."""
+    frames = x.shape[1]
+    centre = (frames - 1) / 2.0
+    t = ops.arange(frames, dtype="float32")[None, :]
+    pos = ops.clip(centre + (t - centre) * ops.cast(rates, "float32"), 0.0, frames - 1.0)
+    lo = ops.floor(pos)
+    frac = ops.expand_dims(pos - lo, -1)
+    lo_i = ops.cast(lo, "int32")
+    hi_i = ops.minimum(lo_i + 1, frames - 1)
+    a = ops.take_along_axis(x, ops.expand_dims(lo_i, -1), axis=1)
+    b = ops.take_along_axis(x, ops.expand_dims(hi_i, -1), axis=1)
+    return a + frac * (b - a)
+
+
 class SpecAugment(layers.Layer):
     """`time_masks` masks of up to `time_width` frames and `freq_masks` of up to `freq_width`
     mel bands, each filled with the clip's mean value."""
@@ -150,8 +192,10 @@ class SpecAugment(layers.Layer):
 
 
 def augmenter(a: AugSettings, noise_bank: np.ndarray | None, seed: int = 0) -> list[layers.Layer]:
-    """The augmentation layers of `a`, in the order they apply: shift, gain, noise, masks."""
+    """The augmentation layers of `a`, in the order they apply: stretch, shift, gain, noise, masks."""
     out: list[layers.Layer] = []
+    if a.stretch:
+        out.append(TimeStretch(a.stretch, seed=seed + 4))
     if a.shift_frames:
         out.append(TimeShift(a.shift_frames, seed=seed))
     if a.gain_db:

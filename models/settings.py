@@ -30,6 +30,9 @@ class AugSettings:
     freq_masks: int = 1
     freq_mask_mels: int = 4
     mixup_alpha: float = 0.0  # > 0: mixup in the feeder with Beta(alpha, alpha)
+    stretch: float = 0.0  # time-stretch: each clip's rate uniform in [1 - stretch, 1 + stretch]
+    spliced_unknown: float = 0.0  # share of command-word rows replaced by two half-words joined, labelled unknown
+    reversed_unknown: float = 0.0  # share of command-word rows played backwards, labelled unknown
 
     def __post_init__(self):
         for name in ("shift_frames", "time_masks", "time_mask_frames", "freq_masks", "freq_mask_mels"):
@@ -38,6 +41,9 @@ class AugSettings:
         check_number("aug.noise_prob", self.noise_prob, 0, 1)
         check_range_pair("aug.snr_db", self.snr_db, -30, 100)
         check_number("aug.mixup_alpha", self.mixup_alpha, 0, 100)
+        check_number("aug.stretch", self.stretch, 0, 0.5)
+        check_number("aug.spliced_unknown", self.spliced_unknown, 0, 0.5)
+        check_number("aug.reversed_unknown", self.reversed_unknown, 0, 0.5)
 
 
 NO_AUG = AugSettings(shift_frames=0, gain_db=0.0, noise_prob=0.0, time_masks=0, freq_masks=0)

@@ -20,7 +20,8 @@ def bank(n=4, frames=101, mels=40, seed=1):
 
 def all_layers():
     return [augment.TimeShift(10, seed=1), augment.Gain(6.0, seed=1),
-            augment.NoiseMix(bank(), 1.0, (0.0, 10.0), seed=1), augment.SpecAugment(2, 10, 2, 5, seed=1)]
+            augment.NoiseMix(bank(), 1.0, (0.0, 10.0), seed=1), augment.SpecAugment(2, 10, 2, 5, seed=1),
+            augment.TimeStretch(0.15, seed=1)]
 
 
 @pytest.mark.parametrize("layer", all_layers(), ids=lambda layer: type(layer).__name__)
@@ -95,3 +96,38 @@ def test_specaugment_masks_bands_with_the_clip_mean():
     means = x.mean(axis=(1, 2))
     for i in range(len(x)):
         np.testing.assert_allclose(y[i][changed[i]], means[i], rtol=1e-5)
+
+
+def test_stretch_resamples_frames_about_the_centre_without_floor_frames():
+    frames = 101
+    ramp = np.tile(np.arange(frames, dtype="float32")[None, :, None], (3, 1, 2))  # frame t holds value t
+    out = np.asarray(augment.stretch_frames(ramp, np.array([[1.0], [1.2], [0.8]], "float32")))
+    np.testing.assert_allclose(out[0], ramp[0], atol=1e-4)  # rate 1: unchanged
+    centre = (frames - 1) / 2
+    t = np.arange(frames)
+    np.testing.assert_allclose(out[1, :, 0], np.clip(centre + (t - centre) * 1.2, 0, frames - 1), atol=1e-3)
+    np.testing.assert_allclose(out[2, :, 0], centre + (t - centre) * 0.8, atol=1e-3)  # slower: the middle spreads
+    assert out[1, 0, 0] == 0 and out[1, -1, 0] == frames - 1  # beyond the clip: its edge frames, never a floor
+    x = spectrograms(seed=3)
+    y = np.asarray(augment.TimeStretch(0.15, seed=2)(x, training=True))
+    assert y.min() >= x.min() - 1e-4 and y.max() <= x.max() + 1e-4  # interpolation only, nothing new
+
+
+def test_synthetic_unknowns_replace_only_command_rows_and_relabel_them():
+    from competition.labels import LABEL_INDEX, LABELS
+    from models.fold import synthetic_unknowns
+
+    rng = np.random.default_rng(0)
+    labels = np.array([LABEL_INDEX["yes"]] * 40 + [LABEL_INDEX["silence"]] * 20 + [LABEL_INDEX["unknown"]] * 4)
+    x = spectrograms(len(labels), seed=4)
+    y = np.eye(len(LABELS), dtype="float32")[labels]
+    target = np.eye(len(LABELS), dtype="float32")[LABEL_INDEX["unknown"]]
+    xs, ys = synthetic_unknowns(x, y, labels, target, 0.25, 0.25, rng)
+    changed = np.flatnonzero(np.any(xs != x, axis=(1, 2)))
+    assert 8 <= len(changed) <= 32 and (labels[changed] == LABEL_INDEX["yes"]).all()
+    np.testing.assert_array_equal(ys[changed], np.tile(target, (len(changed), 1)))
+    same = np.setdiff1d(np.arange(len(labels)), changed)
+    np.testing.assert_array_equal(ys[same], y[same])
+    reversed_rows = [i for i in changed if np.array_equal(xs[i], x[i, ::-1])]
+    assert reversed_rows and len(reversed_rows) < len(changed)  # both kinds made
+    np.testing.assert_array_equal(x, spectrograms(len(labels), seed=4))  # the inputs are not touched
