@@ -3,7 +3,7 @@
 The naive loop, one file at a time:
 
     y, _ = librosa.load(path, sr=16000)
-    y = fit_length(y)                      # the same 1 s centring as the harness
+    y = fit_length(y, pad=s.pad)           # the same 1 s centring and padding as the harness
     S = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, hop_length=160, win_length=480, ...)
     D = librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None)
 
@@ -36,7 +36,7 @@ def naive_loop(paths: list[str], s: features.FeatureSettings) -> np.ndarray:
     out = []
     for path in paths:
         y, _ = librosa.load(path, sr=s.sample_rate)
-        y = fit_length(y, s.sample_rate)
+        y = fit_length(y, s.sample_rate, s.pad)
         S = librosa.feature.melspectrogram(
             y=y, sr=s.sample_rate, n_fft=features.n_fft(s), hop_length=features.hop_length(s),
             win_length=features.win_length(s), n_mels=s.n_mels, fmin=s.fmin, fmax=s.fmax)

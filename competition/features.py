@@ -54,7 +54,7 @@ from competition.labels import (
     word_to_label,
 )
 from competition.provenance import source_hash
-from competition.settings import check_number, check_range_pair, flatten, resolve
+from competition.settings import check_choice, check_number, check_range_pair, flatten, resolve
 from competition.workspace import Workspace
 
 FEATURE_CODE = ("competition/features.py", "competition/audio.py")  # what makes the numbers in a cache
@@ -78,6 +78,12 @@ class FeatureSettings:
     # silence clips (Speech Commands v2 test set) go from 2e-4 to 0.33, louder than most words
     silence_rms: tuple[float, float] = (1e-4, 0.4)
     silence_seed: int = 0  # the random cuts and gains of the silence clips
+    # each recording is cut into segments of this many seconds, and a silence clip's "speaker"
+    # is its segment: folds split a recording's silence by segment, so every fold model trains
+    # on (and mixes noise from) every recording, and validates on segments it never heard;
+    # 0: a recording is one speaker (every fold model misses the noise types of its validation)
+    silence_segment_s: float = 10.0
+    pad: str = "noise"  # short clips padded with "noise" at their own background level, or "zeros" (audio.fit_length)
 
     def __post_init__(self):
         check_number("sample_rate", self.sample_rate, 8_000, 96_000, integer=True)
@@ -91,6 +97,8 @@ class FeatureSettings:
         check_number("digital_silence", self.digital_silence, 0, 1)
         check_range_pair("silence_rms", self.silence_rms, 1e-8, 1)
         check_number("silence_seed", self.silence_seed, 0, integer=True)
+        check_number("silence_segment_s", self.silence_segment_s, 0, 3600)
+        check_choice("pad", self.pad, ("noise", "zeros"))
 
 
 def win_length(s: FeatureSettings) -> int:
@@ -218,8 +226,9 @@ def make_silence(names: list[str], recordings: list[np.ndarray], n: int,
     """`n` one-second silence clips: windows of the background recordings scaled to a random
     RMS level (log-uniform in `silence_rms`, clipped to [-1, 1]), plus a share of exact zeros.
 
-    Each clip is tagged with its source recording (its `speaker` is `noise-<name>`), so
-    folds keep every clip of one recording together. Returns (index rows, `(n, samples)` audio).
+    Each clip is tagged with its source recording and the segment of it that it was cut from
+    (its `speaker` is `noise-<name>@<start>-<end>` in seconds; `silence_segment_s`), so folds
+    keep every clip of one segment together. Returns (index rows, `(n, samples)` audio).
     """
     rng = np.random.default_rng([s.silence_seed, 7])
     n_zero = int(round(n * s.digital_silence)) if recordings else n
@@ -230,17 +239,43 @@ def make_silence(names: list[str], recordings: list[np.ndarray], n: int,
     per[: n_noise - per.sum()] += 1 if recordings else 0
     k = 0
     for name, rec, count in zip(names, recordings, per):
+        segments = recording_segments(len(rec), s.silence_segment_s)
         for j in range(count):
-            start = int(rng.integers(0, len(rec) - CLIP_SAMPLES + 1))
+            lo, hi = segments[int(rng.integers(len(segments)))]
+            start = int(rng.integers(lo, max(lo, hi - CLIP_SAMPLES) + 1))
             window = rec[start : start + CLIP_SAMPLES]
             level = float(np.exp(rng.uniform(*np.log(s.silence_rms))))
-            audio[k] = np.clip(window * (level / max(float(np.sqrt(np.mean(window**2))), 1e-8)), -1, 1)
-            rows.append((f"{SILENCE_WORD}/{name}_{j:04d}.wav", SILENCE_WORD, SILENCE, f"noise-{name}", f"noise:{name}"))
+            audio[k, : len(window)] = np.clip(window * (level / max(float(np.sqrt(np.mean(window**2))), 1e-8)), -1, 1)
+            rows.append((f"{SILENCE_WORD}/{name}_{j:04d}.wav", SILENCE_WORD, SILENCE,
+                         f"noise-{name}@{lo / CLIP_SAMPLES:g}-{hi / CLIP_SAMPLES:g}", f"noise:{name}"))
             k += 1
     for j in range(n_zero):
         rows.append((f"{SILENCE_WORD}/digital_silence_{j:04d}.wav", SILENCE_WORD, SILENCE,
                      "noise-digital_silence", "digital_silence"))
     return pd.DataFrame(rows, columns=["fname", "word", "label", "speaker", "source"]), audio
+
+
+def recording_segments(samples: int, segment_s: float) -> list[tuple[int, int]]:
+    """`[(start, end), ...]` sample ranges of a recording cut into `segment_s`-second segments
+    (a last piece shorter than a segment joins the one before; 0: the whole recording)."""
+    size = int(round(segment_s * CLIP_SAMPLES))
+    n = samples // size if size > 0 else 1
+    if n < 2:
+        return [(0, samples)]
+    edges = [i * size for i in range(n)] + [samples]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def silence_segment(speaker: str) -> tuple[str, float, float] | None:
+    """(recording, start s, end s) of a silence clip's speaker `noise-<name>@<start>-<end>`;
+    an old-style `noise-<name>` is the whole recording; None for a speaker that is not noise."""
+    if not speaker.startswith("noise-"):
+        return None
+    name, at, span = speaker[len("noise-"):].rpartition("@") if "@" in speaker else (speaker[len("noise-"):], "", "")
+    if not at:
+        return name, 0.0, float("inf")
+    start, _, end = span.partition("-")
+    return name, float(start), float(end)
 
 
 def noise_windows(names: list[str], recordings: list[np.ndarray], hop_s: float = 0.5) -> tuple[pd.DataFrame, np.ndarray]:
@@ -264,7 +299,7 @@ def _chunk_features(paths: list[str], s: FeatureSettings) -> tuple[np.ndarray, l
     clips, bad = [], []
     for i, path in enumerate(paths):
         try:
-            clips.append(read_clip(path, s.sample_rate))
+            clips.append(read_clip(path, s.sample_rate, s.pad))
         except AudioError as e:
             bad.append((i, e.reason))
     if not clips:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from competition import metrics
-from competition.features import Cache
+from competition.features import Cache, silence_segment
 from competition.labels import COMMANDS, LABEL_INDEX, LABELS, UNKNOWN, word_to_label
 from models import registry
 from models.augment import augmenter, shift_frames
@@ -275,10 +275,16 @@ def load_fold_data(cache: Cache, folds: pd.DataFrame) -> FoldData:
 
 
 def fold_noise(data: FoldData, val_rows: np.ndarray) -> np.ndarray:
-    """Background-noise windows for augmentation, without the recordings whose silence clips
-    are in the validation fold (mixing those in would leak the validation silence)."""
-    held_out = {sp[len("noise-"):] for sp in data.index["speaker"].iloc[val_rows] if sp.startswith("noise-")}
-    keep = ~data.noise_index["source"].isin(held_out).to_numpy()
+    """Background-noise windows for augmentation, without any window that overlaps a recording
+    segment whose silence clips are in the validation fold (mixing those in would leak the
+    validation silence). Segments (features `silence_segment_s`) leave every recording's other
+    segments in the bank, so every fold model mixes every noise type."""
+    held = [seg for sp in set(data.index["speaker"].iloc[val_rows]) if (seg := silence_segment(sp)) is not None]
+    source = data.noise_index["source"].to_numpy()
+    start = data.noise_index["start_s"].to_numpy(dtype=np.float64)
+    keep = np.ones(len(source), bool)
+    for name, lo, hi in held:
+        keep &= ~((source == name) & (start < hi) & (start + 1.0 > lo))
     return data.noise[keep]
 
 

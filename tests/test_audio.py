@@ -172,3 +172,21 @@ def test_write_wav_interrupted_keeps_the_old_file_and_leaves_no_temp(tmp_path, m
         write_wav(path, sine(1000, SAMPLE_RATE))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["out.wav"]
+
+
+def test_noise_padding_leaves_the_clip_and_no_digital_silence_frames():
+    from competition import features
+    from competition.audio import fit_length
+
+    rng = np.random.default_rng(0)
+    y = np.concatenate([rng.normal(0, 0.002, 1600), rng.normal(0, 0.2, 4000), rng.normal(0, 0.002, 2400)]).astype(np.float32)
+    padded = fit_length(y, pad="noise")
+    start = (16_000 - len(y)) // 2
+    np.testing.assert_array_equal(padded[start : start + len(y)], y)  # the clip itself is untouched
+    np.testing.assert_array_equal(padded, fit_length(y, pad="noise"))  # the same clip, the same padding
+    edge = np.std(padded[:start])
+    assert 0.001 < edge < 0.004  # at the level of the clip's quiet background, not of the word
+    s = features.FeatureSettings()
+    floor = 10 * np.log10(s.amin) + 1e-3
+    assert (features.log_mel(fit_length(y, pad="zeros")[None], s) <= floor).any()  # zeros: floor frames
+    assert not (features.log_mel(padded[None], s) <= floor).any()  # noise: none

@@ -60,6 +60,20 @@ def test_index_labels_speakers_and_silence(tone_project):
     assert len(cache.test) == len(cache.test_index) == len(pd.read_csv(Path("data/raw/test_solution.csv")))
 
 
+def test_silence_clips_are_cut_inside_one_segment_and_named_by_it():
+    s = features.FeatureSettings(silence_segment_s=10.0, digital_silence=0.0)
+    rec = np.concatenate([np.full(10 * 16_000, 0.1), np.full(10 * 16_000, -0.1), np.full(12 * 16_000, 0.2)])
+    idx, audio = features.make_silence(["rec"], [rec.astype(np.float32)], 60, s)
+    spans = {sp: features.silence_segment(sp)[1:] for sp in idx["speaker"]}
+    assert set(spans.values()) == {(0.0, 10.0), (10.0, 20.0), (20.0, 32.0)}  # the last piece joins its neighbour
+    for sp, clip in zip(idx["speaker"], audio, strict=True):
+        sign = {(0.0, 10.0): 1, (10.0, 20.0): -1, (20.0, 32.0): 1}[spans[sp]]
+        assert (np.sign(clip) == sign).all(), sp  # no window straddles two segments
+    whole, _ = features.make_silence(["rec"], [rec.astype(np.float32)], 10,
+                                     dataclasses.replace(s, silence_segment_s=0.0))
+    assert set(whole["speaker"]) == {"noise-rec@0-32"}
+
+
 def test_silence_clips_are_deterministic_quiet_and_tagged():
     s = features.FeatureSettings(silence_seed=3)
     rng = np.random.default_rng(0)
@@ -73,7 +87,7 @@ def test_silence_clips_are_deterministic_quiet_and_tagged():
     rms = np.sqrt((audio[~zeros.to_numpy()] ** 2).mean(axis=1))
     assert rms.min() >= 1e-4 * 0.99 and rms.max() <= 0.4 * 1.01  # levels from near silence to loud
     assert rms.min() < 1e-3 and rms.max() > 0.1
-    assert set(idx.loc[~zeros, "speaker"]) == {"noise-a", "noise-b"}
+    assert {features.silence_segment(sp)[0] for sp in idx.loc[~zeros, "speaker"]} == {"a", "b"}
     other, _ = features.make_silence(["a", "b"], recs, 40, dataclasses.replace(s, silence_seed=4))
     _, audio3 = features.make_silence(["a", "b"], recs, 40, dataclasses.replace(s, silence_seed=4))
     assert not np.array_equal(audio, audio3)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import FAST, quiet
 
+from competition import features
 from competition.labels import LABEL_INDEX, LABELS
 from competition.provenance import RunRecord
 from competition.settings import SettingsError, flatten
@@ -291,11 +292,33 @@ def test_the_noise_bank_holds_no_recording_of_the_validation_silence(tone_projec
     held_somewhere = False
     for k in range(3):
         speakers = set(data.index["speaker"][data.fold == k])
-        held = {n for n in names if f"noise-{n}" in speakers}
+        held = {seg[0] for sp in speakers if (seg := features.silence_segment(sp))}  # 3 s recordings: one segment each
         held_somewhere |= bool(held)
         in_bank = {names[int(v) - 1] for v in np.unique(spy_fold(data, k, monkeypatch, stop="bank")["bank"][:, 0, 0])}
         assert not in_bank & held and in_bank == set(names) - held
     assert held_somewhere  # the check above had something to find
+
+
+def test_silence_segments_leave_every_noise_type_in_every_fold_bank_but_no_validation_window():
+    """Recordings of 40 s cut into 10 s segments, the segments spread over 3 folds: each fold's
+    bank holds windows of every recording, none overlapping a segment whose silence it validates on."""
+    segs = features.recording_segments(40 * 16_000, 10.0)
+    assert len(segs) == 4
+    speakers = [f"noise-{name}@{a / 16_000:g}-{b / 16_000:g}" for name in ("tap", "bike") for a, b in segs]
+    index = pd.DataFrame({"speaker": speakers + ["spk1", "spk2"], "label": ["silence"] * 8 + ["yes", "no"]})
+    fold_of = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    starts = np.arange(0, 39.5, 0.5)
+    noise_index = pd.DataFrame({"source": np.repeat(["tap", "bike"], len(starts)), "start_s": np.tile(starts, 2)})
+    noise = np.arange(len(noise_index), dtype=np.float32)[:, None, None]  # each window carries its row
+    data = fold.FoldData(np.zeros((10, 1, 1), np.float16), index, fold_of, np.zeros((0, 1, 1)), noise, noise_index)
+    for k in range(3):
+        bank = noise_index.iloc[fold.fold_noise(data, np.flatnonzero(fold_of == k))[:, 0, 0].astype(int)]
+        assert set(bank["source"]) == {"tap", "bike"}  # every noise type, in every fold
+        for sp in index["speaker"][fold_of == k]:
+            if (seg := features.silence_segment(sp)) is not None:
+                name, lo, hi = seg
+                overlap = (bank["source"] == name) & (bank["start_s"] < hi) & (bank["start_s"] + 1 > lo)
+                assert not overlap.any(), (k, sp)
 
 
 # --- per-epoch curves, TensorBoard and fold workers ----------------------------------------------
