@@ -189,6 +189,10 @@ bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen 
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(SET),--set $(SET)) \
 		$(if $(LABEL),--label "$(LABEL)") $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS))
 
+.PHONY: bench-oof
+bench-oof: $(STAMP) ## How honest the OOF predictions are: selection leak of the kept epoch, calibration before or after averaging folds (PROJECT)
+	$(PYTHON) -m benchmarks.bench_oof $(if $(PROJECT),--project $(PROJECT)) $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS))
+
 .PHONY: bench-gpu
 bench-gpu: ## Every GPU figure of the README in one call under 8 minutes (JAX and PyTorch backends; BACKENDS)
 	PYTHON=$(PYTHON) bash benchmarks/gpu.sh

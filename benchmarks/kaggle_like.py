@@ -15,11 +15,11 @@ tests, so one training run is scored on each:
   HELD_NOISE recording at a random SNR of 0-20 dB (uniform); `unknown` drawn from the held-out
   words' clips and the plain test's unknown clips together, so about half of its unknowns are
   words that training never has;
-- `test_solution.csv` answers both; `benchmark_sets.csv` says which set each clip is in (and
-  the word and SNR of the Kaggle-like clips).
+- `test_solution.csv` answers both; `benchmark_sets.csv` says which set each clip is in, the
+  source file it was made from, and the held-out word and SNR of the Kaggle-like clips.
 
 A source without an answer key (the real competition) gets its plain test carved from train:
-the clips of a tenth of the speakers (by hash), which then leave training.
+the clips of a tenth of the speakers (chosen by a hash of the name), which then leave training.
 Held-out word clips come from speakers that train has (with other words): the dev data has no
 unseen-speaker clips of those words. The folder is built once per source and seed and reused.
 """
@@ -75,6 +75,25 @@ def _mix(y: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.random.Generat
     return np.clip(y + gain * n, -1.0, 1.0)
 
 
+def _carved_silence(noise_dir: Path, held_noise, out: Path, n: int, rng: np.random.Generator) -> list[tuple[Path, str]]:
+    """`n` one-second silence clips cut from the held-out noise recordings at random levels
+    (RMS log-uniform in 1e-3..0.1): (path, what it was cut from)."""
+    import soundfile as sf
+
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(max(1, n)):
+        name = held_noise[i % len(held_noise)]
+        rec = sf.read(noise_dir / name, dtype="float32")[0]
+        start = int(rng.integers(0, max(1, len(rec) - SR)))
+        y = rec[start : start + SR]
+        y = y * (np.exp(rng.uniform(np.log(1e-3), np.log(0.1))) / max(float(np.sqrt(np.mean(y**2))), 1e-8))
+        path = out / f"clip_s{i:08x}.wav"
+        sf.write(path, np.clip(y, -1, 1), SR, subtype="PCM_16")
+        made.append((path, f"noise:{name}@{start / SR:.2f}s"))
+    return made
+
+
 def build(source: Path, dest: Path, *, seed: int = 0, held_words=HELD_WORDS, held_noise=HELD_NOISE,
           log=print) -> Path:
     """Make (or reuse) the Kaggle-like folder of `source` in `dest`; return `dest`."""
@@ -100,12 +119,16 @@ def build(source: Path, dest: Path, *, seed: int = 0, held_words=HELD_WORDS, hel
         if solution_path.is_file():
             solution = pd.read_csv(solution_path)
             plain = [(source / "test" / "audio" / f, f, lab) for f, lab in zip(solution["fname"], solution["label"])]
+            made = []
         else:  # the real competition: carve the plain test from a tenth of the speakers
-            out = ~held & (train["speaker"].map(_speaker_share) < CARVE_SHARE)
+            speakers = sorted(train.loc[~held, "speaker"].unique(), key=_speaker_share)
+            carved = set(speakers[: max(1, round(CARVE_SHARE * len(speakers)))])
+            out = ~held & train["speaker"].isin(carved)
             plain = [(r.path, f"clip_p{i:08x}.wav", word_to_label(r.word))
                      for i, r in enumerate(train[out].itertuples())]
             train = train[~out]
             held = held[~out]
+            made = _carved_silence(noise_dir, held_noise, tmp / "test" / "audio", len(plain) // 11, rng)
         for r in train[~held].itertuples():
             _link(r.path, tmp / "train" / "audio" / r.word / r.path.name)
         for name in recordings:
@@ -114,7 +137,12 @@ def build(source: Path, dest: Path, *, seed: int = 0, held_words=HELD_WORDS, hel
         rows = []
         for path, fname, label in plain:
             _link(path, tmp / "test" / "audio" / fname)
-            rows.append({"fname": fname, "label": label, "set": "plain", "word": "", "snr_db": np.nan})
+            rows.append({"fname": fname, "label": label, "set": "plain", "word": "", "snr_db": np.nan,
+                         "source": str(Path(path).relative_to(source))})
+        for path, what in made:  # silence for a carved test: cut from the held-out noise
+            plain.append((path, path.name, "silence"))
+            rows.append({"fname": path.name, "label": "silence", "set": "plain", "word": "", "snr_db": np.nan,
+                         "source": what})
 
         # the Kaggle-like test: balanced, unknown unknowns, unseen noise
         by_label = {lab: [(p, lab, "") for p, _, l2 in plain if l2 == lab] for lab in LABELS}
@@ -134,7 +162,9 @@ def build(source: Path, dest: Path, *, seed: int = 0, held_words=HELD_WORDS, hel
             noise = noises[int(rng.integers(len(noises)))]
             fname = f"clip_k{i:08x}.wav"
             sf.write(tmp / "test" / "audio" / fname, _mix(y, noise, snr, rng), sr, subtype="PCM_16")
-            rows.append({"fname": fname, "label": label, "set": "kaggle_like", "word": word, "snr_db": round(snr, 2)})
+            rows.append({"fname": fname, "label": label, "set": "kaggle_like", "word": word, "snr_db": round(snr, 2),
+                         "source": str(Path(path).relative_to(source)) if Path(path).is_relative_to(source)
+                         else f"test/audio/{Path(path).name}"})
         sets = pd.DataFrame(rows)
         sets[["fname", "label"]].to_csv(tmp / "test_solution.csv", index=False)
         sets.to_csv(tmp / "benchmark_sets.csv", index=False)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks import bench_features, bench_tune
+from competition.labels import LABELS
 
 
 @pytest.mark.slow
@@ -78,3 +83,73 @@ def test_bench_scale_runs_every_stage_in_its_own_project_and_reports_time_and_me
     assert "peak RSS" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts"]
     assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == ["bench"]
+
+
+def _kaggle_like(tmp_path, with_key=True):
+    from helpers import make_tone_tree
+
+    from benchmarks import kaggle_like
+
+    src = make_tone_tree(tmp_path / "src", speakers=30, background=3)
+    if not with_key:
+        (src / "test_solution.csv").unlink()
+    dest = kaggle_like.build(src, tmp_path / "kl", held_words=("cat",), held_noise=("noise_2.wav",), log=lambda *a: None)
+    return src, dest, pd.read_csv(dest / "benchmark_sets.csv", keep_default_na=False)
+
+
+def test_kaggle_like_data_holds_words_and_noise_out_of_training_and_mixes_the_test_at_0_to_20_db(tmp_path):
+    from competition.audio import read_audio
+
+    src, dest, sets = _kaggle_like(tmp_path)
+    train = dest / "train" / "audio"
+    assert not (train / "cat").exists() and (train / "dog").is_dir()
+    assert sorted(p.name for p in (train / "_background_noise_").iterdir()) == ["noise_0.wav", "noise_1.wav"]
+    assert len(list((train / "yes").iterdir())) == len(list((src / "train" / "audio" / "yes").iterdir()))
+    solution = pd.read_csv(dest / "test_solution.csv")
+    assert sorted(solution["fname"]) == sorted(p.name for p in (dest / "test" / "audio").iterdir()) == sorted(sets["fname"])
+    plain, kl = sets[sets["set"] == "plain"], sets[sets["set"] == "kaggle_like"]
+    assert len(plain) == len(pd.read_csv(src / "test_solution.csv"))
+    for r in plain.itertuples():  # the plain test is the source's test, unchanged
+        assert (dest / "test" / "audio" / r.fname).read_bytes() == (src / r.source).read_bytes()
+    counts = kl["label"].value_counts()
+    assert counts.max() - counts.min() <= 1 and set(counts.index) == set(LABELS)  # balanced over the 12 labels
+    assert set(kl.loc[kl["label"] == "unknown", "word"]) >= {"cat"}  # words no training clip has
+    assert kl["snr_db"].astype(float).between(0, 20).all()
+    for r in kl.itertuples():  # each clip is its source plus noise at the recorded SNR
+        y, mix = read_audio(src / r.source), read_audio(dest / "test" / "audio" / r.fname)
+        if np.mean(y**2) > 1e-5:
+            snr = 10 * np.log10(np.mean(y**2) / np.mean((mix - y) ** 2))
+            assert abs(snr - float(r.snr_db)) < 0.5, (r.fname, snr, r.snr_db)
+
+
+def test_kaggle_like_data_without_an_answer_key_carves_its_plain_test_from_train_speakers(tmp_path):
+    from competition import layout
+
+    src, dest, sets = _kaggle_like(tmp_path, with_key=False)
+    plain = sets[sets["set"] == "plain"]
+    assert len(plain) > 0 and (plain["label"] == "silence").any()
+    carved = {layout.speaker_of(Path(s).name) for s in plain["source"]}
+    in_train = {layout.speaker_of(p.name) for p in (dest / "train" / "audio").glob("*/*.wav")}
+    assert carved and not carved & in_train
+
+
+def test_kaggle_like_scores_each_set_and_the_unknown_unknowns():
+    from benchmarks.kaggle_like import scores
+
+    sets = pd.DataFrame({"fname": ["a", "b", "c", "d"], "label": ["yes", "no", "unknown", "unknown"],
+                         "set": ["plain", "plain", "kaggle_like", "kaggle_like"], "word": ["", "", "cat", ""]})
+    probs = np.eye(len(LABELS))[[LABELS.index(x) for x in ("yes", "yes", "unknown", "no")]]
+    assert scores(probs, ["a", "b", "c", "d"], sets) == {"plain": 0.5, "kaggle_like": 0.5, "unknown_unknowns": 1.0}
+    assert scores(probs[::-1], ["d", "c", "b", "a"], sets)["plain"] == 0.5  # rows matched by name, not position
+
+
+def test_bench_oof_measures_selection_optimism_from_the_half_fold_curves(tmp_path):
+    from benchmarks.bench_oof import selection
+
+    run = tmp_path / "model" / "run"
+    (run / "fold_0").mkdir(parents=True)
+    pd.DataFrame({"val_accuracy": [0.5, 0.8, 0.7], "val_accuracy_a": [0.4, 0.9, 0.6],
+                  "val_accuracy_b": [0.6, 0.7, 0.8]}).to_csv(run / "fold_0" / "history.csv", index=False)
+    row = selection(run).iloc[0]
+    assert row["best"] == 0.8 and np.isclose(row["self"], (0.9 + 0.8) / 2)
+    assert np.isclose(row["cross"], (0.7 + 0.6) / 2) and np.isclose(row["last"], (0.6 + 0.8) / 2)
