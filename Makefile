@@ -68,6 +68,11 @@ TRIALS ?= 20
 TUNE_FOLDS ?= 0
 PRUNER ?= hyperband
 FIX ?=
+# Pseudo-labels: make pseudo (SUBMISSION, THRESHOLD, PRECISION, SOFT, NAME), then make train PSEUDO=<set>
+PSEUDO ?=
+THRESHOLD ?= auto
+PRECISION ?=
+SOFT ?= 1
 # Blending and submitting
 RUNS ?=
 METHOD ?= auto
@@ -115,7 +120,8 @@ folds: $(STAMP) ## Make the speaker-grouped, label-stratified CV folds of the cu
 train: $(STAMP) ## Train MODELS on every fold: OOF + test predictions in artifacts/runs/ (FOLDS, EPOCHS, PROFILE, PARAMS, SET, WORKERS, TENSORBOARD=1)
 	$(if $(TENSORBOARD),@$(PYTHON) -c "import tensorboard" 2>/dev/null || $(PYTHON) -m pip install -q 'tensorboard>=2.18')
 	$(PYTHON) -m models.train $(if $(MODELS),--models $(MODELS)) $(if $(FOLDS),--folds $(FOLDS)) \
-		--params $(PARAMS) $(TRAIN_ARGS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TENSORBOARD),--tensorboard)
+		--params $(PARAMS) $(TRAIN_ARGS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TENSORBOARD),--tensorboard) \
+		$(if $(PSEUDO),--pseudo $(PSEUDO))
 
 .PHONY: tune
 tune: $(STAMP) ## Tune MODEL with Optuna (TRIALS, WORKERS, TUNE_FOLDS, PRUNER, FIX; OPTUNA_STORAGE=url to share)
@@ -126,6 +132,11 @@ tune: $(STAMP) ## Tune MODEL with Optuna (TRIALS, WORKERS, TUNE_FOLDS, PRUNER, F
 ensemble: $(STAMP) ## Blend finished runs (method by honest CV), correct test priors, write submission + report (RUNS, METHOD, PRIORS, NAME)
 	$(PYTHON) -m submissions.ensemble $(if $(RUNS),--runs $(RUNS)) --method $(METHOD) --priors $(PRIORS) \
 		$(if $(NAME),--name $(NAME))
+
+.PHONY: pseudo
+pseudo: $(STAMP) ## Pseudo-label the test clips an ensemble is sure of, for a second round: make train PSEUDO=<set> (SUBMISSION, THRESHOLD, PRECISION, SOFT, NAME)
+	$(PYTHON) -m submissions.pseudo $(if $(SUBMISSION),--submission $(SUBMISSION)) --threshold $(THRESHOLD) \
+		$(if $(PRECISION),--precision $(PRECISION)) --soft $(SOFT) $(if $(NAME),--name $(NAME))
 
 .PHONY: score
 score: $(STAMP) ## Score a submission on an answer key (SUBMISSION: newest; SOLUTION: the data's test_solution.csv)

@@ -36,6 +36,7 @@ from competition import metrics
 from competition.calibration import fit_calibration
 from competition.labels import LABEL_INDEX, LABELS
 from competition.provenance import RunRecord
+from competition.workspace import Workspace
 from submissions import priors
 
 
@@ -95,9 +96,11 @@ def calibration(run: Path, project: Path, mode: str = "uniform") -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--project", type=Path, default=Path("artifacts/bench/kaggle-like/project"))
+    parser.add_argument("--project", type=Path, default=None,
+                        help="a project folder (default: the Kaggle-like benchmark's, artifacts/bench/kaggle-like/project)")
     parser.add_argument("--priors", default="uniform", choices=["uniform", "em", "none"])
     args = parser.parse_args(argv)
+    args.project = args.project or Workspace().bench / "kaggle-like" / "project"
     runs = sorted(p.parent for p in (args.project / "artifacts" / "runs").glob("*/*/cv.json"))
     if not runs:
         raise SystemExit(f"bench-oof: no finished run in {args.project}/artifacts/runs; run make bench-kaggle-like first")

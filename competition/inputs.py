@@ -18,6 +18,9 @@ import pandas as pd
 from competition import features
 from competition.layout import LayoutError
 from competition.provenance import InputsRecord
+from competition.pseudo import PseudoSet
+from competition.pseudo import check_for as check_pseudo
+from competition.pseudo import read as read_pseudo
 from competition.settings import flatten
 from competition.settings import resolve as apply_typed
 from competition.workspace import Workspace, relative
@@ -67,6 +70,7 @@ class Inputs:
     folds: FoldSettings
     folds_path: Path
     ws: Workspace = Workspace()
+    pseudo: PseudoSet | None = None  # test clips labelled by an ensemble, added to the training rows (PSEUDO)
 
     def load(self) -> tuple[features.Cache, pd.DataFrame]:
         """The cache (memory-mapped) and the folds, checked to list the cache's clips row for row."""
@@ -77,15 +81,21 @@ class Inputs:
         return InputsRecord(data_fingerprint=self.manifest["fingerprint"], data_source=self.manifest["source"],
                             features_key=self.cache_path.name, features_path=relative(self.cache_path, self.ws),
                             folds_path=relative(self.folds_path, self.ws), n_folds=self.folds.n_folds,
-                            fold_seed=self.folds.seed)
+                            fold_seed=self.folds.seed,
+                            pseudo=None if self.pseudo is None else {
+                                "name": self.pseudo.name, "key": self.pseudo.key(), "round": self.pseudo.record["round"],
+                                "submission": self.pseudo.record["submission"], "clips": len(self.pseudo.frame),
+                                "soft": self.pseudo.record["soft"]})
 
     def describe(self) -> str:
         return (f"{self.manifest['source']} data {self.manifest['fingerprint']}, features {self.cache_path} "
-                f"({self.features.n_mels} mels), {self.folds.n_folds} folds {self.folds_path}")
+                f"({self.features.n_mels} mels), {self.folds.n_folds} folds {self.folds_path}"
+                + ("" if self.pseudo is None else f", {len(self.pseudo.frame)} pseudo-labelled test clips "
+                   f"({self.pseudo.name}, round {self.pseudo.record['round']} ensemble)"))
 
 
 def resolve(ws: Workspace | None = None, typed_features: dict | None = None, typed_folds: dict | None = None,
-            log=print) -> Inputs:
+            log=print, pseudo: str | None = None) -> Inputs:
     """The inputs of a stage: what is current, with only what the user typed applied (see module doc)."""
     ws = ws or Workspace()
     typed_features, typed_folds = typed_features or {}, typed_folds or {}
@@ -105,4 +115,8 @@ def resolve(ws: Workspace | None = None, typed_features: dict | None = None, typ
     if wanted != current:
         log(f"folds: {_typed_words(typed_folds)} differs from the current folds "
             f"({_differences(current, wanted)}); using {path}")
-    return Inputs(manifest, settings, cache_path, wanted, path, ws)
+    chosen = None
+    if pseudo:
+        chosen = read_pseudo(pseudo, ws)
+        check_pseudo(chosen, manifest["fingerprint"], cache_path.name)
+    return Inputs(manifest, settings, cache_path, wanted, path, ws, chosen)

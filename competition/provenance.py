@@ -117,10 +117,13 @@ class InputsRecord:
     folds_path: str
     n_folds: int
     fold_seed: int
+    # the pseudo-label set added to the training rows (make pseudo): {"name", "key", "round", "submission"}
+    pseudo: dict | None = None
 
     def identity(self) -> dict:
         """What the results depend on (not where the files happen to lie)."""
-        return {"data": self.data_fingerprint, "features": self.features_key, "folds": Path(self.folds_path).name}
+        out = {"data": self.data_fingerprint, "features": self.features_key, "folds": Path(self.folds_path).name}
+        return out | ({"pseudo": self.pseudo["key"]} if self.pseudo else {})
 
 
 def identity(*, model: str, inputs: InputsRecord, train: dict, **more: Any) -> dict:

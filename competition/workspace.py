@@ -85,6 +85,10 @@ class Workspace:
         return self.artifacts / "reports"
 
     @property
+    def pseudo(self) -> Path:
+        return self.artifacts / "pseudo"
+
+    @property
     def bench(self) -> Path:
         return self.artifacts / "bench"
 

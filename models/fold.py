@@ -17,9 +17,10 @@ import pandas as pd
 
 from competition import metrics
 from competition.features import Cache, silence_segment
-from competition.labels import COMMANDS, LABEL_INDEX, LABELS, UNKNOWN, word_to_label
+from competition.labels import COMMANDS, LABEL_INDEX, LABELS, SILENCE, UNKNOWN, word_to_label
+from competition.pseudo import PseudoError, PseudoSet
 from models import registry
-from models.augment import augmenter, shift_frames
+from models.augment import augmenter, db_to_power, shift_frames
 from models.device import configure_device
 from models.settings import AugSettings, TrainSettings
 
@@ -102,9 +103,11 @@ class Feeder(keras.utils.PyDataset):
     word that counts as unknown)."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, labels12: np.ndarray, rows: np.ndarray, n_out: int,
-                 s: TrainSettings, batch_size: int, seed: int, unknown_target: np.ndarray | None = None):
+                 s: TrainSettings, batch_size: int, seed: int, unknown_target: np.ndarray | None = None,
+                 soft: np.ndarray | None = None, soft_from: int = 0):
         super().__init__(workers=1, use_multiprocessing=False)
         self.x, self.y, self.labels12, self.rows, self.n_out = x, y, labels12, rows, n_out
+        self.soft, self.soft_from = soft, soft_from  # rows >= soft_from take their target from soft (pseudo-labels)
         if unknown_target is None:
             unknown_target = np.eye(n_out, dtype=np.float32)[LABEL_INDEX[UNKNOWN]]
         self.unknown_target = np.asarray(unknown_target, np.float32)
@@ -120,6 +123,9 @@ class Feeder(keras.utils.PyDataset):
         idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
         xb = np.asarray(self.x[idx], dtype=np.float32)
         yb = np.eye(self.n_out, dtype=np.float32)[self.y[idx]]
+        if self.soft is not None:
+            own = idx >= self.soft_from
+            yb[own] = self.soft[idx[own] - self.soft_from]
         wb = self.weights[self.labels12[idx]] if self.weights is not None else np.ones(len(idx), np.float32)
         a = self.s.aug
         if a.spliced_unknown or a.reversed_unknown:
@@ -256,6 +262,10 @@ class FoldData:
     x_test: np.ndarray
     noise: np.ndarray
     noise_index: pd.DataFrame
+    # pseudo-labelled test clips (make pseudo), added to the training rows of every fold, never
+    # to validation: `pseudo_x` `(clips, frames, mels)` float16, `pseudo_targets` `(clips, 12)` float32
+    pseudo_x: np.ndarray | None = None
+    pseudo_targets: np.ndarray | None = None
 
     @property
     def labels(self) -> np.ndarray:
@@ -263,14 +273,34 @@ class FoldData:
         return self.index["label"].map(LABEL_INDEX).to_numpy(np.int64)
 
 
-def load_fold_data(cache: Cache, folds: pd.DataFrame) -> FoldData:
+def load_fold_data(cache: Cache, folds: pd.DataFrame, pseudo: PseudoSet | None = None) -> FoldData:
+    """The arrays of a run. With a pseudo-label set, its clips' spectrograms (rows of the test
+    cache) and targets come along, and its `silence` clips join the noise bank (as mel power)."""
+    noise, noise_index = np.asarray(cache.noise, dtype=np.float32), cache.noise_index
+    pseudo_x = pseudo_targets = None
+    if pseudo is not None:
+        row_of = pd.Series(np.arange(len(cache.test_index)), index=cache.test_index["fname"])
+        rows = row_of.reindex(pseudo.frame["fname"]).to_numpy()
+        if np.isnan(rows.astype(float)).any():
+            raise PseudoError(f"pseudo-label set {pseudo.name} names test clips this feature cache lacks: "
+                              "make pseudo again from an ensemble of this data")
+        rows = rows.astype(np.int64)
+        pseudo_x = np.asarray(cache.test[np.sort(rows)])[np.argsort(np.argsort(rows))]
+        pseudo_targets = pseudo.targets()
+        quiet = (pseudo.frame["label"] == SILENCE).to_numpy()
+        if quiet.any():
+            noise = np.concatenate([noise, np.asarray(db_to_power(pseudo_x[quiet].astype(np.float32)))])
+            noise_index = pd.concat([noise_index, pd.DataFrame({"source": "pseudo:" + pseudo.frame["fname"][quiet],
+                                                                "start_s": 0.0})], ignore_index=True)
     return FoldData(
         x=np.array(cache.train),  # read into memory: the feeder gathers random rows
         index=cache.train_index,
         fold=folds["fold"].to_numpy(),
         x_test=cache.test,  # read a chunk at a time by `predict`
-        noise=np.asarray(cache.noise, dtype=np.float32),
-        noise_index=cache.noise_index,
+        noise=noise,
+        noise_index=noise_index,
+        pseudo_x=pseudo_x,
+        pseudo_targets=pseudo_targets,
     )
 
 
@@ -286,6 +316,13 @@ def fold_noise(data: FoldData, val_rows: np.ndarray) -> np.ndarray:
     for name, lo, hi in held:
         keep &= ~((source == name) & (start < hi) & (start + 1.0 > lo))
     return data.noise[keep]
+
+
+def label_targets_to_outputs(p12: np.ndarray, t: Targets) -> np.ndarray:
+    """`(clips, 12)` label probabilities as `(clips, outputs)` targets: a label's probability
+    shared equally among the outputs (words) that count towards it."""
+    share = t.to_labels / np.maximum(t.to_labels.sum(axis=0, keepdims=True), 1.0)  # (outputs, 12)
+    return (np.asarray(p12, np.float32) @ share.T).astype(np.float32)
 
 
 def train_fold(name: str, params, s: TrainSettings, data: FoldData, k: int, *, device: str = "cpu",
@@ -306,8 +343,15 @@ def train_fold(name: str, params, s: TrainSettings, data: FoldData, k: int, *, d
     model = inference_model(body, mean, std)
     trainer = training_model(model, s.aug, fold_noise(data, val_rows), seed=s.seed * 1000 + k)
     unknown = t.to_labels[:, LABEL_INDEX[UNKNOWN]]
-    feeder = Feeder(data.x, y, labels12, train_rows, len(t.names), s, s.batch_size, seed=s.seed * 1000 + k,
-                    unknown_target=unknown / max(unknown.sum(), 1.0))
+    x_fit, y_fit, labels_fit, rows_fit, soft = data.x, y, labels12, train_rows, None
+    if data.pseudo_x is not None and len(data.pseudo_x):  # training rows only: validation and OOF stay train clips
+        soft = label_targets_to_outputs(data.pseudo_targets, t)
+        x_fit = np.concatenate([data.x, data.pseudo_x])
+        y_fit = np.concatenate([y, soft.argmax(axis=1)])
+        labels_fit = np.concatenate([labels12, data.pseudo_targets.argmax(axis=1)])
+        rows_fit = np.concatenate([train_rows, len(data.x) + np.arange(len(data.pseudo_x))])
+    feeder = Feeder(x_fit, y_fit, labels_fit, rows_fit, len(t.names), s, s.batch_size, seed=s.seed * 1000 + k,
+                    unknown_target=unknown / max(unknown.sum(), 1.0), soft=soft, soft_from=len(data.x))
     steps = len(feeder) * s.epochs
     warmup = int(len(feeder) * s.warmup_epochs)
     schedule = keras.optimizers.schedules.CosineDecay(

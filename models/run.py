@@ -172,7 +172,7 @@ def train_run(plan: Plan, inputs: Inputs, *, only_folds: list[int] | None = None
     if not (out / "params.json").is_file():
         record.write(out / "params.json")
     cache, folds = inputs.load()
-    data = load_fold_data(cache, folds)
+    data = load_fold_data(cache, folds, inputs.pseudo)
     n_folds = inputs.folds.n_folds
     for k in range(n_folds) if only_folds is None else only_folds:
         fdir = out / f"fold_{k}"

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tensorboard", action="store_true",
                         help="TENSORBOARD=1: TensorBoard logs in <run>/tensorboard/fold_<k>/")
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument("--pseudo", default=None,
+                        help="PSEUDO: a pseudo-label set of make pseudo, added to the training rows of every fold")
     add_setting_args(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -99,7 +101,7 @@ def train_models(args: argparse.Namespace, argv: list[str] | None = None, log=pr
     for name in args.models or []:
         registry.get(name)
     typed = Typed.from_cli(args.set, args.epochs, args.profile, args.params)
-    inputs = resolve(ws, *typed_inputs(args), log=log)
+    inputs = resolve(ws, *typed_inputs(args), log=log, pseudo=args.pseudo)
     n_folds = inputs.folds.n_folds
     if args.folds is not None:
         if not args.folds:

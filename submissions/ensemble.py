@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 
 from competition import layout, metrics
-from competition.calibration import IDENTITY, Calibration, fit_calibration
+from competition.calibration import IDENTITY, Calibration, calibrate, fit_calibration
 from competition.cli import run_stage
 from competition.files import short_hash
 from competition.labels import LABEL_INDEX, LABELS, SILENCE
+from competition.pseudo import run_round
 from competition.workspace import Workspace
 from submissions import blend as blending
 from submissions import leaderboard, priors, report, submission
@@ -113,7 +114,8 @@ def _run_rows(rs: RunSet, weights: np.ndarray | None, w: np.ndarray | None = Non
         fold_acc = {int(k): v.get("accuracy") for k, v in folds.items() if isinstance(v, dict)}
         if not fold_acc:  # cv.json without per-fold entries: recompute from oof.npy
             fold_acc = {int(k): metrics.accuracy(r.oof[rs.fold == k], rs.y[rs.fold == k]) for k in np.unique(rs.fold)}
-        rows.append({"name": r.name, "path": str(r.path), "accuracy": metrics.accuracy(r.oof, rs.y),
+        rows.append({"name": r.name, "path": str(r.path), "round": run_round(r.record),
+                     "pseudo": (r.record.inputs.pseudo or {}).get("name"), "accuracy": metrics.accuracy(r.oof, rs.y),
                      "test_accuracy": metrics.accuracy(r.oof, rs.y, w),
                      "log_loss": metrics.log_loss(r.oof, rs.y), "fold_accuracy": fold_acc,
                      "weight": None if weights is None else float(weights[i])})
@@ -141,9 +143,10 @@ def _print_tables(rs: RunSet, runs: list[dict], methods: list[dict], chosen: str
     log(f"{len(rs.runs)} run(s), {len(rs.y)} OOF clips in {len(np.unique(rs.fold))} speaker-grouped folds "
         f"({rs.folds_path}), {len(rs.test_fnames)} test clips")
     log(f"test distribution: {target}; 'test-dist' columns weigh the OOF rows to it, 'raw' ones take them as they are")
-    log(f"  {'run':<{width}} raw OOF acc  test-dist acc  log loss")
+    log(f"  {'run':<{width}} round  raw OOF acc  test-dist acc  log loss")
     for r in runs:
-        log(f"  {r['name']:<{width}} {r['accuracy']:11.4f}  {r['test_accuracy']:13.4f}  {r['log_loss']:8.4f}")
+        log(f"  {r['name']:<{width}} {r['round']:5d}  {r['accuracy']:11.4f}  {r['test_accuracy']:13.4f}  {r['log_loss']:8.4f}"
+            + (f"  (trained with pseudo-labels {r['pseudo']})" if r["pseudo"] else ""))
     log(f"  {'method':<10} raw CV acc  test-dist CV acc  test-dist log loss  weights (refitted on all OOF rows)")
     for m in methods:
         mark = "*" if m["method"] == chosen else " "
@@ -274,7 +277,7 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
                       "test_distribution_log_loss": chosen.test_log_loss, "test_distribution": target},
         "weights": result.blender.weight_list(),
         "temperatures": result.blender.temperature_list(),
-        "runs": [{k: r[k] for k in ("name", "path", "accuracy", "log_loss", "weight")} for r in runs],
+        "runs": [{k: r[k] for k in ("name", "path", "round", "pseudo", "accuracy", "log_loss", "weight")} for r in runs],
         "methods": [{k: m[k] for k in ("method", "accuracy", "log_loss", "test_accuracy", "test_log_loss", "weights")}
                     for m in methods],
         "priors": shift.to_json(LABELS),
@@ -282,7 +285,8 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
         "data": {"fingerprint": rs.fingerprint, "source": rs.runs[0].record.inputs.data_source},
         "filled_clips": filled, "settings": asdict(settings), "rows": len(fnames),
     }
-    paths = submission.write(name, fnames, rows, info, all_clips, out_dir=ws.submissions)
+    paths = submission.write(name, fnames, rows, info, all_clips, out_dir=ws.submissions,
+                             oof=calibrate(result.oof, calibration))
 
     test_rows, test_cm, solution_path = None, None, (manifest or {}).get("solution")
     if solution_path and Path(solution_path).is_file():

@@ -104,8 +104,11 @@ def to_frame(fnames, probs: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"fname": list(fnames), "label": np.asarray(LABELS)[np.argmax(probs, axis=1)]})
 
 
-def write(name: str, fnames, probs: np.ndarray, info: dict, test_fnames=None, *, out_dir: Path) -> dict[str, Path]:
-    """Write `<name>.csv`, `.npy` and `.json` under `out_dir`; return their paths.
+def write(name: str, fnames, probs: np.ndarray, info: dict, test_fnames=None, *, out_dir: Path,
+          oof: np.ndarray | None = None) -> dict[str, Path]:
+    """Write `<name>.csv`, `.npy` and `.json` under `out_dir` (and `<name>.oof.npy`, the blend's
+    honest, calibrated OOF probabilities `(train clips, 12)`, when `oof` is given: what
+    `make pseudo` chooses its threshold by); return their paths.
 
     `fnames` `(m,)` and `probs` `(m, 12)` are the rows; the CSV is checked against
     `test_fnames` (default `fnames`) before anything is written and re-read from disk
@@ -120,10 +123,13 @@ def write(name: str, fnames, probs: np.ndarray, info: dict, test_fnames=None, *,
     found = problems(frame, test_fnames)
     if found:
         raise SubmissionError(f"refusing to write submission {name!r}: " + "; ".join(found))
-    paths = {ext: Path(out_dir) / f"{name}.{ext}" for ext in ("csv", "npy", "json")}
+    paths = {ext: Path(out_dir) / f"{name}.{ext}" for ext in ("csv", "npy", "json", *(("oof.npy",) if oof is not None else ()))}
     # the CSV's rename comes last (ExitStack unwinds in reverse), so "the newest CSV" always has its .npy and .json
     with contextlib.ExitStack() as stack:
-        tmp = {ext: stack.enter_context(atomic_path(paths[ext])) for ext in ("csv", "npy", "json")}
+        tmp = {ext: stack.enter_context(atomic_path(path)) for ext, path in paths.items()}
+        if oof is not None:
+            with open(tmp["oof.npy"], "wb") as f:
+                np.save(f, np.asarray(oof, dtype=np.float32))
         frame.to_csv(tmp["csv"], index=False)
         validate(tmp["csv"], test_fnames)
         with open(tmp["npy"], "wb") as f:
