@@ -195,10 +195,11 @@ bench-stretch: $(STAMP) ## Time-stretch three ways (opencv in the feeder, keras.
 	$(PYTHON) -m benchmarks.bench_stretch
 
 .PHONY: bench-kaggle-like
-bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, LABEL, PRIORS)
+bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, LABEL, PRIORS, ROUND_TWO=1)
 	$(PYTHON) -m benchmarks.bench_kaggle_like $(if $(SOURCE),--source $(SOURCE)) $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(SET),--set $(SET)) \
-		$(if $(LABEL),--label "$(LABEL)") $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS))
+		$(if $(LABEL),--label "$(LABEL)") $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS)) \
+		$(if $(ROUND_TWO),--round-two)
 
 .PHONY: bench-oof
 bench-oof: $(STAMP) ## How honest the OOF predictions are: selection leak of the kept epoch, calibration before or after averaging folds (PROJECT)

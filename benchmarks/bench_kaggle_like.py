@@ -20,6 +20,8 @@ settings: a rerun with the same settings resumes or reuses them.
     make bench-kaggle-like                                   # today's defaults
     make bench-kaggle-like SET="aug.noise_prob=0.8" LABEL=noise-0.8
     make bench-kaggle-like SOURCE=data/raw                   # from another Kaggle-layout folder
+    make bench-kaggle-like ROUND_TWO=1                       # then a pseudo-label round (make pseudo,
+                                                             # make train PSEUDO=..., make ensemble)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.bench_scale import stage
-from benchmarks.kaggle_like import build, scores
+from benchmarks.kaggle_like import HELD_NOISE, HELD_WORDS, build, scores
 from competition.labels import LABELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,6 +80,33 @@ def run_scores(run: Path, sets: pd.DataFrame, mode: str) -> dict:
             "oof_balanced": float(np.sum(w * (oof.argmax(1) == y)) / np.sum(w))}
 
 
+def one_round(project: Path, args, sets: pd.DataFrame, round_: int, pseudo: str | None = None) -> tuple[list[dict], str]:
+    """Train the models (with the pseudo-label set, in round 2), blend them, score both; (rows, submission name)."""
+    started = time.time()
+    stage(f"train (round {round_})", ["models.train", "--models", *args.models, "--epochs", str(args.epochs),
+                                      "--params", "default", "--n-folds", str(args.n_folds), "--verbose", "0",
+                                      "--profile", args.profile,
+                                      *(["--set", *args.set] if args.set else []),
+                                      *(["--pseudo", pseudo] if pseudo else [])], project, print, "bench-kaggle-like")
+    runs = newest_runs(project, args.models, started)
+    name = f"kaggle-like-{int(time.time())}"
+    stage(f"ensemble (round {round_})", ["submissions.ensemble", "--runs", *map(str, runs), "--priors", args.priors,
+                                         "--name", name], project, print, "bench-kaggle-like")
+    sub = project / "artifacts" / "submissions"
+    info = json.loads((sub / f"{name}.json").read_text())
+    blend = pd.read_csv(sub / f"{name}.csv")
+    onehot = (blend["label"].to_numpy()[:, None] == np.asarray(LABELS)[None, :]).astype(float)
+    rows = []
+    for m, run in zip(args.models, runs, strict=True):
+        rows.append({"round": round_, "what": m, "run": str(run.relative_to(project)),
+                     **run_scores(run, sets, args.priors)})
+    honest = info["honest_cv"]
+    rows.append({"round": round_, "what": f"ensemble ({info['method']})", "run": name,
+                 **scores(onehot, blend["fname"], sets),
+                 "oof": honest["accuracy"], "oof_balanced": honest.get("test_distribution_accuracy", np.nan)})
+    return rows, name
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.bench_features import cpu_name
     from competition.workspace import Workspace
@@ -92,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--priors", default="uniform", choices=["em", "uniform", "none"])
     parser.add_argument("--label", default=None, help="name of this configuration in results.csv (default: SET)")
     parser.add_argument("--seed", type=int, default=0, help="of the Kaggle-like folder")
+    parser.add_argument("--held-words", nargs="*", default=list(HELD_WORDS), help="words no training clip has")
+    parser.add_argument("--held-noise", nargs="*", default=list(HELD_NOISE),
+                        help="background recordings training never sees (the test's noise)")
+    parser.add_argument("--profile", default="auto", help="model sizes, as make train's PROFILE")
+    parser.add_argument("--round-two", action="store_true",
+                        help="then make pseudo from the ensemble and train the same models on it (ROUND_TWO=1)")
     parser.add_argument("--workspace", type=Path, default=Path("."))
     args = parser.parse_args(argv)
     source = args.source or DEV_DATA
@@ -100,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(train/audio/...); give SOURCE=<folder>")
     label = args.label or (" ".join(args.set) or "defaults")
     base = Workspace(args.workspace).bench / "kaggle-like"
-    data = build(source, (base / f"data-{source.resolve().name}-{args.seed}").resolve())
+    data = build(source, (base / f"data-{source.resolve().name}-{args.seed}").resolve(), seed=args.seed,
+                 held_words=tuple(args.held_words), held_noise=tuple(args.held_noise))
     sets = pd.read_csv(data / "benchmark_sets.csv", keep_default_na=False)
     project = base / "project"
     project.mkdir(parents=True, exist_ok=True)
@@ -108,24 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     stage("data", ["competition.data", "--source", str(data)], project, print, "bench-kaggle-like")
     stage("features", ["competition.features"], project, print, "bench-kaggle-like")
     stage("folds", ["folds.make_folds", "--n-folds", str(args.n_folds)], project, print, "bench-kaggle-like")
-    started = time.time()
-    stage("train", ["models.train", "--models", *args.models, "--epochs", str(args.epochs), "--params", "default",
-                    "--n-folds", str(args.n_folds), "--verbose", "0", *(["--set", *args.set] if args.set else [])],
-          project, print, "bench-kaggle-like")
-    runs = newest_runs(project, args.models, started)
-    name = f"kaggle-like-{int(time.time())}"
-    stage("ensemble", ["submissions.ensemble", "--runs", *map(str, runs), "--priors", args.priors, "--name", name],
-          project, print, "bench-kaggle-like")
-    sub = project / "artifacts" / "submissions"
-    info = json.loads((sub / f"{name}.json").read_text())
-    blend = pd.read_csv(sub / f"{name}.csv")
-    onehot = (blend["label"].to_numpy()[:, None] == np.asarray(LABELS)[None, :]).astype(float)
-    rows = []
-    for m, run in zip(args.models, runs, strict=True):
-        rows.append({"what": m, "run": str(run.relative_to(project)), **run_scores(run, sets, args.priors)})
-    honest = info["honest_cv"]
-    rows.append({"what": f"ensemble ({info['method']})", "run": name, **scores(onehot, blend["fname"], sets),
-                 "oof": honest["accuracy"], "oof_balanced": honest.get("test_distribution_accuracy", np.nan)})
+    rows, name = one_round(project, args, sets, 1)
+    if args.round_two:
+        pseudo_name = f"{name}-pseudo"
+        stage("pseudo", ["submissions.pseudo", "--submission", name, "--name", pseudo_name], project, print,
+              "bench-kaggle-like")
+        rows += one_round(project, args, sets, 2, pseudo_name)[0]
     stamp = time.strftime("%Y-%m-%d %H:%M")
     table = pd.DataFrame(rows)
     table.insert(0, "label", label)
@@ -138,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     pd.concat([old, table]).to_csv(results, index=False) if old is not None else table.to_csv(results, index=False)
     print(f"\n{label}: {args.n_folds} folds, {args.epochs} epochs, PRIORS={args.priors}; "
           f"{cpu_name()}, {os.cpu_count()} cores, {(time.time() - t0) / 60:.1f} min")
-    print(f"{'':24s} {'plain test':>10s} {'Kaggle-like':>11s} {'unknown unknowns':>17s} {'OOF':>7s} {'OOF balanced':>12s}")
+    print(f"{'':32s} {'plain test':>10s} {'Kaggle-like':>11s} {'unknown unknowns':>17s} {'OOF':>7s} {'OOF balanced':>12s}")
     for r in rows:
-        print(f"{r['what']:24s} {r['plain']:10.4f} {r['kaggle_like']:11.4f} {r.get('unknown_unknowns', np.nan):17.3f} "
+        print(f"{'round ' + str(r['round']) + ': ' + r['what']:32s} {r['plain']:10.4f} {r['kaggle_like']:11.4f} {r.get('unknown_unknowns', np.nan):17.3f} "
               f"{r['oof']:7.4f} {r['oof_balanced']:12.4f}")
     print(f"appended to {results}")
     return 0

@@ -153,3 +153,26 @@ def test_bench_oof_measures_selection_optimism_from_the_half_fold_curves(tmp_pat
     row = selection(run).iloc[0]
     assert row["best"] == 0.8 and np.isclose(row["self"], (0.9 + 0.8) / 2)
     assert np.isclose(row["cross"], (0.7 + 0.6) / 2) and np.isclose(row["last"], (0.6 + 0.8) / 2)
+
+
+@pytest.mark.slow
+def test_bench_kaggle_like_scores_both_tests_for_each_run_the_ensemble_and_a_pseudo_label_round(tmp_path, capsys):
+    from helpers import make_tone_tree
+
+    from benchmarks import bench_kaggle_like
+
+    src = make_tone_tree(tmp_path / "src", speakers=12, background=3)
+    assert bench_kaggle_like.main([
+        "--source", str(src), "--held-words", "cat", "--held-noise", "noise_2.wav", "--models", "crnn_resnet",
+        "tutorial_cnn", "--epochs", "2", "--n-folds", "3", "--profile", "toy", "--round-two",
+        "--set", "batch_size=32", "--label", "smoke", "--workspace", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "round 1: ensemble" in out and "round 2: ensemble" in out
+    results = pd.read_csv(tmp_path / "artifacts" / "bench" / "kaggle-like" / "results.csv")
+    assert set(results["what"].str.split(" ").str[0]) == {"crnn_resnet", "tutorial_cnn", "ensemble"}
+    assert sorted(results["round"].unique()) == [1, 2] and (results["label"] == "smoke").all()
+    assert results[["plain", "kaggle_like", "oof", "oof_balanced"]].notna().all().all()
+    assert results[["plain", "kaggle_like"]].stack().between(0, 1).all()
+    round2 = results[results["round"] == 2]
+    assert round2["run"].str.contains("crnn_resnet|tutorial_cnn|kaggle-like").all()
+    assert set(round2["run"]).isdisjoint(set(results[results["round"] == 1]["run"]))  # new runs, not the old ones
