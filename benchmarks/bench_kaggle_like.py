@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     data = build(source, (base / f"data-{source.resolve().name}-{args.seed}").resolve(), seed=args.seed,
                  held_words=tuple(args.held_words), held_noise=tuple(args.held_noise))
     sets = pd.read_csv(data / "benchmark_sets.csv", keep_default_na=False)
-    project = base / "project"
+    project = (base / "project").resolve()  # stages run with the project as their working folder
     project.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     stage("data", ["competition.data", "--source", str(data)], project, print, "bench-kaggle-like")
