@@ -199,7 +199,7 @@ bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen 
 	$(PYTHON) -m benchmarks.bench_kaggle_like $(if $(SOURCE),--source $(SOURCE)) $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(SET),--set $(SET)) \
 		$(if $(LABEL),--label "$(LABEL)") $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS)) \
-		$(if $(ROUND_TWO),--round-two)
+		$(if $(ROUND_TWO),--round-two) $(if $(TABLE),--table)
 
 .PHONY: bench-oof
 bench-oof: $(STAMP) ## How honest the OOF predictions are: selection leak of the kept epoch, calibration before or after averaging folds (PROJECT)

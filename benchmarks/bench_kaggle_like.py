@@ -20,6 +20,7 @@ settings: a rerun with the same settings resumes or reuses them.
     make bench-kaggle-like                                   # today's defaults
     make bench-kaggle-like SET="aug.noise_prob=0.8" LABEL=noise-0.8
     make bench-kaggle-like SOURCE=data/raw                   # from another Kaggle-layout folder
+    make bench-kaggle-like TABLE=1                           # print results.csv as the README's table
     make bench-kaggle-like ROUND_TWO=1                       # then a pseudo-label round (make pseudo,
                                                              # make train PSEUDO=..., make ensemble)
 """
@@ -107,6 +108,25 @@ def one_round(project: Path, args, sets: pd.DataFrame, round_: int, pseudo: str 
     return rows, name
 
 
+def markdown(results: Path) -> str:
+    """results.csv as the README's table: a row per configuration, round and run or ensemble."""
+    if not results.is_file():
+        raise SystemExit(f"bench-kaggle-like: no results yet ({results}); run make bench-kaggle-like")
+    r = pd.read_csv(results, keep_default_na=False)
+    if "round" not in r.columns:
+        r["round"] = 1
+    lines = ["| configuration | round | model | plain test | Kaggle-like test | unknown unknowns | OOF | OOF, test distribution |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def num(v):
+        return "" if v in ("", None) or pd.isna(pd.to_numeric(v, errors="coerce")) else f"{float(v):.4f}"
+
+    for row in r.itertuples():
+        lines.append(f"| {row.label} | {row.round} | {row.what} | {num(row.plain)} | {num(row.kaggle_like)} | "
+                     f"{num(row.unknown_unknowns)} | {num(row.oof)} | {num(row.oof_balanced)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.bench_features import cpu_name
     from competition.workspace import Workspace
@@ -125,10 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-noise", nargs="*", default=list(HELD_NOISE),
                         help="background recordings training never sees (the test's noise)")
     parser.add_argument("--profile", default="auto", help="model sizes, as make train's PROFILE")
+    parser.add_argument("--table", action="store_true",
+                        help="only print results.csv as a Markdown table (the README's), then stop")
     parser.add_argument("--round-two", action="store_true",
                         help="then make pseudo from the ensemble and train the same models on it (ROUND_TWO=1)")
     parser.add_argument("--workspace", type=Path, default=Path("."))
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown(Workspace(args.workspace).bench / "kaggle-like" / "results.csv"))
+        return 0
     source = args.source or DEV_DATA
     if not (source / "train" / "audio").is_dir():
         raise SystemExit(f"bench-kaggle-like: {source} is not a data folder in the Kaggle layout "

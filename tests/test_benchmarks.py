@@ -178,3 +178,6 @@ def test_bench_kaggle_like_scores_both_tests_for_each_run_the_ensemble_and_a_pse
     round2 = results[results["round"] == 2]
     assert round2["run"].str.contains("crnn_resnet|tutorial_cnn|kaggle-like").all()
     assert set(round2["run"]).isdisjoint(set(results[results["round"] == 1]["run"]))  # new runs, not the old ones
+    assert bench_kaggle_like.main(["--table", "--workspace", "."]) == 0  # the README's table, from results.csv
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 2 + len(results) and table[-1].startswith("| smoke | 2 | ensemble")
