@@ -99,7 +99,7 @@ class Plan:
     params: Any
     train: TrainSettings
     sources: dict[str, str]
-    tuned: dict | None = None  # {"path", "trial", "value"} of the best.json used
+    tuned: dict | None = None  # {"path", "trial", "value", "folds"} of the best.json used
     notes: tuple[str, ...] = ()
 
     def describe(self) -> list[str]:
@@ -176,7 +176,8 @@ def plan_run(model: str, inputs: Inputs, device: str, typed: Typed = Typed(), ws
     sources = {**{f"train.{k}": v for k, v in train_sources.items()},
                **{f"params.{k}": v for k, v in param_sources.items()}}
     return Plan(model, profile, params, train, sources,
-                {"path": str(tuned_path), "trial": tuned.trial, "value": tuned.value} if tuned else None,
+                {"path": str(tuned_path), "trial": tuned.trial, "value": tuned.value, "folds": list(tuned.tune_folds)}
+                if tuned else None,
                 (why_not,) if why_not else ())
 
 

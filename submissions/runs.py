@@ -255,6 +255,11 @@ def load_runs(paths: list[Path], ws: Workspace) -> RunSet:
         if len(r.test) != len(test_fnames):
             raise BlendError(f"{r.path / 'test.npy'} has {len(r.test)} rows but test_index.csv lists "
                              f"{len(test_fnames)} clips; rerun `make train` for that run")
+        tuned = r.record.tuned or {}
+        if tuned:
+            on = f"fold(s) {', '.join(map(str, tuned['folds']))}" if tuned.get("folds") else "its tuning folds"
+            notes.append(f"note: {r.name} uses parameters tuned on {on} (trial {tuned.get('trial')}): those "
+                         "folds' OOF rows chose them, so its OOF score there is optimistic (README, \"Selection leak\")")
         claimed = (r.cv.get("overall") or {}).get("accuracy")
         actual = float(np.mean(np.argmax(r.oof, axis=1) == y))
         if isinstance(claimed, (int, float)) and abs(claimed - actual) > ACCURACY_TOLERANCE:

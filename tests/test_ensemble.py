@@ -526,3 +526,11 @@ def test_weights_follow_accuracy_not_confidence():
     fold = _folds(n, 5, rng)
     honest = metrics.accuracy(blend.honest_predictions("weights", P, y, fold), y)
     assert honest >= metrics.accuracy(good, y) - 0.005
+
+
+def test_a_run_tuned_on_some_folds_is_named_as_optimistic_there(world):
+    _edit_params(world.run_dirs["good_a"], lambda p: p.update(tuned={"path": "best.json", "trial": 4, "value": 0.9,
+                                                                     "folds": [0]}))
+    rs = runs.gather(None, Workspace())
+    (note,) = [n for n in rs.notes if "tuned" in n]
+    assert note.startswith("note: good_a/") and "tuned on fold(s) 0 (trial 4)" in note and "optimistic" in note
