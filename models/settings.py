@@ -19,20 +19,21 @@ TTA_VIEWS = (1, 3, 5)
 @dataclass(frozen=True)
 class AugSettings:
     """What augmentation a training run uses (models/augment.py). 0 or 0.0 turns a part off.
-    The defaults were chosen by `make bench-kaggle-like` for a noisy test with unseen words
-    (README, "Kaggle-like benchmark"); before it, by `make bench-ablation` on the clean dev test
-    (noise on half the clips at 10-30 dB, gain 6 dB, one mask of each kind, no stretch)."""
+    The defaults were chosen by `make bench-ablation` on the clean dev test and kept by
+    `make bench-kaggle-like` (README, "Kaggle-like benchmark"): the stronger set for a noisy test
+    (noise on 80% of clips at 0-20 dB, gain 10 dB, two masks of each kind, stretch 0.15) lost on
+    both the plain and the Kaggle-like test at the benchmark's 10 epochs."""
 
     shift_frames: int = 10  # +-100 ms at a 10 ms hop
-    gain_db: float = 10.0  # +- this many dB
-    noise_prob: float = 0.8  # share of clips that get background noise
-    snr_db: tuple[float, float] = (0.0, 20.0)  # uniform range of the noise's SNR
-    time_masks: int = 2
+    gain_db: float = 6.0  # +- this many dB
+    noise_prob: float = 0.5  # share of clips that get background noise
+    snr_db: tuple[float, float] = (10.0, 30.0)  # uniform range of the noise's SNR
+    time_masks: int = 1
     time_mask_frames: int = 8
-    freq_masks: int = 2
+    freq_masks: int = 1
     freq_mask_mels: int = 4
     mixup_alpha: float = 0.0  # > 0: mixup in the feeder with Beta(alpha, alpha)
-    stretch: float = 0.15  # time-stretch: each clip's rate uniform in [1 - stretch, 1 + stretch]
+    stretch: float = 0.0  # time-stretch: each clip's rate uniform in [1 - stretch, 1 + stretch]
     spliced_unknown: float = 0.0  # share of command-word rows replaced by two half-words joined, labelled unknown
     reversed_unknown: float = 0.0  # share of command-word rows played backwards, labelled unknown
 
