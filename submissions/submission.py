@@ -13,6 +13,7 @@ submission of the same name as it was.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 from collections import Counter
@@ -127,15 +128,17 @@ def write(name: str, fnames, probs: np.ndarray, info: dict, test_fnames=None, *,
     # the CSV's rename comes last (ExitStack unwinds in reverse), so "the newest CSV" always has its .npy and .json
     with contextlib.ExitStack() as stack:
         tmp = {ext: stack.enter_context(atomic_path(path)) for ext, path in paths.items()}
-        if oof is not None:
-            with open(tmp["oof.npy"], "wb") as f:
-                np.save(f, np.asarray(oof, dtype=np.float32))
+
         frame.to_csv(tmp["csv"], index=False)
         validate(tmp["csv"], test_fnames)
         with open(tmp["npy"], "wb") as f:
             np.save(f, probs.astype(np.float32))
         tmp["json"].write_text(json.dumps({**info, "csv": str(paths["csv"]), "rows": len(frame)},
                                           indent=2, default=str) + "\n")
+        if oof is not None:  # through bytes: a short write raises OSError with its errno (numpy's tofile has none)
+            buf = io.BytesIO()
+            np.save(buf, np.asarray(oof, dtype=np.float32))
+            tmp["oof.npy"].write_bytes(buf.getvalue())
     return paths
 
 
