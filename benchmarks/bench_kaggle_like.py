@@ -48,13 +48,16 @@ FOLDS = 3
 
 
 def newest_runs(project: Path, models: list[str], since: float) -> list[Path]:
-    """The run of each model whose cv.json the train stage (started at `since`) wrote."""
+    """The run of each model that the train stage (started at `since`) finished: its cv.json is
+    rewritten when the stage combines its folds, so the newest cv.json written since then (another
+    process training the same model in the same project may have written one too)."""
     out = []
     for m in models:
-        done = [p.parent for p in (project / "artifacts" / "runs" / m).glob("*/cv.json") if p.stat().st_mtime >= since]
-        if len(done) != 1:
-            raise SystemExit(f"bench-kaggle-like: expected one finished run of {m} from this train stage, found {len(done)}")
-        out.append(done[0])
+        done = [(p.stat().st_mtime, p.parent) for p in (project / "artifacts" / "runs" / m).glob("*/cv.json")
+                if p.stat().st_mtime >= since]
+        if not done:
+            raise SystemExit(f"bench-kaggle-like: no finished run of {m} from this train stage")
+        out.append(max(done)[1])
     return out
 
 
