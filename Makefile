@@ -77,6 +77,7 @@ SOFT ?= 1
 RUNS ?=
 METHOD ?= auto
 PRIORS ?= uniform
+OOF ?= auto
 NAME ?=
 SUBMISSION ?=
 SOLUTION ?=
@@ -129,9 +130,13 @@ tune: $(STAMP) ## Tune MODEL with Optuna (TRIALS, WORKERS, TUNE_FOLDS, PRUNER, F
 		--tune-folds $(TUNE_FOLDS) --pruner $(PRUNER) $(if $(FIX),--fix $(FIX)) $(TRAIN_ARGS)
 
 .PHONY: ensemble
-ensemble: $(STAMP) ## Blend finished runs (method by honest CV), correct test priors, write submission + report (RUNS, METHOD, PRIORS, NAME)
+ensemble: $(STAMP) ## Blend finished runs (method by honest CV), correct test priors, write submission + report (RUNS, METHOD, PRIORS, OOF, NAME)
 	$(PYTHON) -m submissions.ensemble $(if $(RUNS),--runs $(RUNS)) --method $(METHOD) --priors $(PRIORS) \
-		$(if $(NAME),--name $(NAME))
+		--oof $(OOF) $(if $(NAME),--name $(NAME))
+
+.PHONY: noisy-oof
+noisy-oof: $(STAMP) ## Add noisy OOF predictions (held-out clips + unheard background noise) to runs trained without them (RUNS)
+	$(PYTHON) -m models.noisy_oof $(if $(RUNS),--runs $(RUNS))
 
 .PHONY: pseudo
 pseudo: $(STAMP) ## Pseudo-label the test clips an ensemble is sure of, for a second round: make train PSEUDO=<set> (SUBMISSION, THRESHOLD, PRECISION, SOFT, NAME)
@@ -195,11 +200,11 @@ bench-stretch: $(STAMP) ## Time-stretch three ways (opencv in the feeder, keras.
 	$(PYTHON) -m benchmarks.bench_stretch
 
 .PHONY: bench-kaggle-like
-bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, LABEL, PRIORS, ROUND_TWO=1)
+bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, LABEL, PRIORS, OOF, RUNS, ROUND_TWO=1)
 	$(PYTHON) -m benchmarks.bench_kaggle_like $(if $(SOURCE),--source $(SOURCE)) $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(SET),--set $(SET)) \
 		$(if $(LABEL),--label "$(LABEL)") $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS)) \
-		$(if $(ROUND_TWO),--round-two) $(if $(TABLE),--table)
+		$(if $(ROUND_TWO),--round-two) $(if $(TABLE),--table) --oof $(OOF) $(if $(RUNS),--runs $(RUNS))
 
 .PHONY: bench-oof
 bench-oof: $(STAMP) ## How honest the OOF predictions are: selection leak of the kept epoch, calibration before or after averaging folds (PROJECT)

@@ -8,8 +8,12 @@
                                          (kept when it is interrupted; deleted when it finishes)
       tensorboard/fold_<k>/              TensorBoard logs (TENSORBOARD=1)
       fold_<k>/oof.npy, test.npy         fold k's predictions (its held-out clips; the test set)
+      fold_<k>/oof_noisy.npy             its held-out clips again, with background noise the fold
+                                         model never heard mixed in at 0-20 dB (models.fold.noisy_oof;
+                                         `make noisy-oof` adds it to runs trained without it)
       fold_<k>/metrics.json              fold k's scores, time, precision
       oof.npy   (train clips, 12)        each clip predicted by the fold model that did not see it
+      oof_noisy.npy  (train clips, 12)   the same from the noisy copies, when every fold has them
       test.npy  (test clips, 12)         mean over the folds' models
       cv.json                            accuracy, log loss, per-class accuracy per fold and overall
 
@@ -51,6 +55,7 @@ from models.fold import load_fold_data, train_fold
 from models.plan import Plan
 
 FOLD_FILES = ("model.keras", "history.csv", "oof.npy", "test.npy", "metrics.json")
+NOISY = "oof_noisy.npy"  # optional: runs trained before it existed lack it (make noisy-oof)
 
 
 def run_record(plan: Plan, inputs: Inputs, device: str) -> RunRecord:
@@ -102,6 +107,7 @@ def combine(out: Path, n_train: int, n_test: int, folds: pd.DataFrame, n_folds: 
     """Gather the finished folds into oof.npy, test.npy and cv.json; return cv."""
     labels = folds["label"].map({lab: i for i, lab in enumerate(LABELS)}).to_numpy()
     oof = np.full((n_train, len(LABELS)), np.nan, np.float32)
+    noisy = np.full((n_train, len(LABELS)), np.nan, np.float32)
     tests, per_fold = [], {}
     for k in range(n_folds):
         fdir = out / f"fold_{k}"
@@ -109,12 +115,21 @@ def combine(out: Path, n_train: int, n_test: int, folds: pd.DataFrame, n_folds: 
         if unfinished(fdir, len(rows), n_test) is not None:
             continue
         oof[rows] = np.load(fdir / "oof.npy")
+        if (fdir / NOISY).is_file():
+            fold_noisy = np.load(fdir / NOISY)
+            if fold_noisy.shape == (len(rows), len(LABELS)):
+                noisy[rows] = fold_noisy
         tests.append(np.load(fdir / "test.npy"))
         per_fold[str(k)] = metrics.summary(oof[rows], labels[rows])
     done = ~np.isnan(oof[:, 0])
     cv = {"complete": len(per_fold) == n_folds, "folds_trained": sorted(int(k) for k in per_fold),
           "folds": per_fold, "overall": metrics.summary(oof[done], labels[done]) if done.any() else None}
     save_npy(out / "oof.npy", oof)
+    if cv["complete"] and np.isfinite(noisy).all():
+        save_npy(out / NOISY, noisy)
+        cv["noisy_overall"] = metrics.summary(noisy, labels)
+    else:  # a stale one from before a fold was retrained would not match oof.npy
+        (out / NOISY).unlink(missing_ok=True)
     if tests:
         save_npy(out / "test.npy", np.mean(tests, axis=0).astype(np.float32))
     write_json(out / "cv.json", cv)
@@ -158,6 +173,8 @@ def train_one(plan: Plan, data, k: int, fdir: Path, device: str, log, verbose: i
         result["history"].to_csv(tmp / "history.csv", index=False)
         np.save(tmp / "oof.npy", result["oof"])
         np.save(tmp / "test.npy", result["test"])
+        if result.get("oof_noisy") is not None:
+            np.save(tmp / NOISY, result["oof_noisy"])
         write_json(tmp / "metrics.json", {**m, "seconds": time.time() - t0, **result["device"]})
     live_history(fdir).unlink(missing_ok=True)
     log(f"{plan.model} fold {k + 1}/{n_folds}: accuracy {m['accuracy']:.4f}, log loss {m['log_loss']:.4f} "

@@ -66,6 +66,79 @@ def test_oof_rows_come_from_the_model_that_did_not_see_them(finished):
 
 
 @pytest.mark.slow
+def test_noisy_oof_is_written_with_the_run_and_make_noisy_oof_reproduces_it(finished):
+    """Every fold writes its held-out clips predicted again with noise mixed in; the run combines
+    them; `make noisy-oof` on a run without them (trained before they existed) writes the same."""
+    from competition.workspace import Workspace
+    from models import noisy_oof
+
+    cache, folds = finished.inputs.load()
+    out = finished.run
+    written = np.load(out / run.NOISY)
+    clean = np.load(out / "oof.npy")
+    labels = folds["label"].map(LABEL_INDEX).to_numpy()
+    assert written.shape == clean.shape and np.allclose(written.sum(1), 1, atol=1e-4)
+    assert not np.allclose(written, clean, atol=1e-3)  # the noise changed the predictions
+    cv = json.loads((out / "cv.json").read_text())
+    assert cv["noisy_overall"]["accuracy"] == pytest.approx(np.mean(written.argmax(1) == labels))
+    for k in range(3):
+        (out / f"fold_{k}" / run.NOISY).unlink()
+    (out / run.NOISY).unlink()
+    lines = []
+    assert noisy_oof.add(out, Workspace(), log=lines.append) == 3
+    np.testing.assert_allclose(np.load(out / run.NOISY), written, atol=1e-5)
+    assert "noisy OOF accuracy" in lines[-1]
+    assert noisy_oof.add(out, Workspace(), log=lines.append) == 0  # nothing left to do
+    np.testing.assert_array_equal(np.load(out / "oof.npy"), clean)  # the run's own predictions untouched
+
+
+@pytest.mark.slow
+def test_a_fold_retrained_without_noisy_predictions_drops_the_stale_run_level_ones(finished):
+    cache, folds = finished.inputs.load()
+    (finished.run / "fold_1" / run.NOISY).unlink()
+    cv = run.combine(finished.run, len(cache.train_index), len(cache.test_index), folds, 3)
+    assert "noisy_overall" not in cv and not (finished.run / run.NOISY).exists()
+
+
+def test_noisy_copy_mixes_every_clip_within_the_snr_range_and_repeats_with_its_seed():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-60, 0, (300, 20, 8)).astype(np.float32)  # dB
+    bank = rng.uniform(0.0, 1e-3, (7, 20, 8)).astype(np.float32)  # mel power
+    a, b = fold.noisy_copy(x, bank, seed=5), fold.noisy_copy(x, bank, seed=5)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, fold.noisy_copy(x, bank, seed=6))
+    signal = (10 ** (x / 10)).sum(axis=(1, 2))
+    added = (10 ** (a / 10)).sum(axis=(1, 2)) - signal
+    snr = 10 * np.log10(signal / added)
+    assert snr.min() > -0.05 and snr.max() < 20.05 and np.ptp(snr) > 10  # every clip, over the whole range
+    chunked = fold.noisy_copy(x, bank, seed=5, chunk=64)
+    assert chunked.shape == x.shape
+    assert fold.noisy_copy(x, bank[:0], seed=5) is None
+
+
+def test_noisy_oof_mixes_only_noise_the_fold_model_never_heard(monkeypatch):
+    """The noise added to fold k's held-out clips comes from the windows of its own validation
+    silence segments, which its augmentation bank excludes."""
+    segs = features.recording_segments(40 * 16_000, 10.0)
+    speakers = [f"noise-{name}@{a / 16_000:g}-{b / 16_000:g}" for name in ("tap", "bike") for a, b in segs]
+    index = pd.DataFrame({"speaker": speakers + ["spk1", "spk2"], "label": ["silence"] * 8 + ["yes", "no"]})
+    fold_of = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    starts = np.arange(0, 39.5, 0.5)
+    noise_index = pd.DataFrame({"source": np.repeat(["tap", "bike"], len(starts)), "start_s": np.tile(starts, 2)})
+    noise = np.arange(1, len(noise_index) + 1, dtype=np.float32)[:, None, None]  # each window carries its row + 1
+    data = fold.FoldData(np.zeros((10, 1, 1), np.float16), index, fold_of, np.zeros((0, 1, 1)), noise, noise_index)
+    seen = {}
+    monkeypatch.setattr(fold, "noisy_copy", lambda x, bank, seed: seen.setdefault("bank", np.asarray(bank)) is None)
+    monkeypatch.setattr(fold, "predict", lambda model, x, s, t: np.zeros((1, 12)))
+    for k in range(3):
+        seen.clear()
+        fold.noisy_oof(None, data, k, TrainSettings(), None)
+        mixed = set(seen["bank"][:, 0, 0].astype(int))
+        heard = set(fold.fold_noise(data, np.flatnonzero(fold_of == k))[:, 0, 0].astype(int))
+        assert mixed and not mixed & heard, k
+
+
+@pytest.mark.slow
 def test_rerun_skips_finished_folds(finished):
     out = finished.run
     stamp = {k: (out / f"fold_{k}" / "model.keras").stat().st_mtime_ns for k in range(3)}
