@@ -23,6 +23,16 @@ settings: a rerun with the same settings resumes or reuses them.
     make bench-kaggle-like TABLE=1                           # print results.csv as the README's table
     make bench-kaggle-like ROUND_TWO=1                       # then a pseudo-label round (make pseudo,
                                                              # make train PSEUDO=..., make ensemble)
+    make bench-kaggle-like OOF=clean LABEL=clean-oof         # the ensemble's OOF rows (make ensemble OOF)
+    make bench-kaggle-like RUNS="artifacts/runs/crnn_vgg/<id> ..." OOF=both
+                                                             # blend runs already in the project (their
+                                                             # folders, relative to it): no training
+
+Besides accuracy, each row has `expected_plain` and `expected_kaggle_like`: the accuracy the
+ensemble (or the run, calibrated the same way) expects on each test from its honest CV and its
+confidence on that test's clips, which reads no test label (make ensemble; README, "How far CV
+is from the test"), and `noisy_oof`: its test-distribution OOF accuracy on the noisy copies of
+the OOF clips.
 """
 
 from __future__ import annotations
@@ -65,7 +75,7 @@ def run_scores(run: Path, sets: pd.DataFrame, mode: str) -> dict:
     """A run's accuracy on each test after the ensemble's correction (its own OOF calibration
     and PRIORS=`mode`), and its OOF accuracy raw and weighted to balanced labels."""
     from competition import metrics
-    from competition.calibration import IDENTITY, fit_calibration
+    from competition.calibration import IDENTITY, calibrate, fit_calibration
     from competition.labels import LABEL_INDEX
     from competition.provenance import RunRecord
     from submissions import priors
@@ -78,36 +88,57 @@ def run_scores(run: Path, sets: pd.DataFrame, mode: str) -> dict:
     fnames = pd.read_csv(project / record.inputs.features_path / "test_index.csv", keep_default_na=False)["fname"]
     cal = fit_calibration(oof, y) if mode != "none" else IDENTITY
     fixed, _ = priors.correct(test, priors.train_priors(y, len(LABELS)), mode, cal)
-    counts = np.bincount(y, minlength=len(LABELS))
-    w = (1.0 / np.maximum(counts, 1))[y]
-    return {**scores(fixed, fnames, sets), "oof": metrics.accuracy(oof, y),
-            "oof_balanced": float(np.sum(w * (oof.argmax(1) == y)) / np.sum(w))}
+    w = metrics.test_weights(y)
+    noisy = np.load(run / "oof_noisy.npy") if (run / "oof_noisy.npy").is_file() else None
+    doc = metrics.expected_accuracy(calibrate(oof, cal), y, w, fixed)
+    return {**scores(fixed, fnames, sets), "oof": metrics.accuracy(oof, y), "oof_balanced": metrics.accuracy(oof, y, w),
+            "noisy_oof": np.nan if noisy is None else metrics.accuracy(noisy, y, w),
+            **expected_per_set(doc, fixed, fnames, sets)}
+
+
+def expected_per_set(doc: dict, probs: np.ndarray, fnames, sets: pd.DataFrame) -> dict[str, float]:
+    """The expected accuracy (`metrics.expected_accuracy`: `doc`) of each benchmark set, from the
+    calibrated test probabilities `probs` of its clips alone: `expected_plain`, `expected_kaggle_like`."""
+    conf = pd.Series(np.asarray(probs).max(axis=1), index=list(fnames))
+    return {f"expected_{name}": float(np.clip(doc["oof_accuracy"] - doc["oof_confidence"]
+                                              + conf.reindex(part["fname"]).mean(), 0, 1))
+            for name, part in sets.groupby("set")}
 
 
 def one_round(project: Path, args, sets: pd.DataFrame, round_: int, pseudo: str | None = None) -> tuple[list[dict], str]:
-    """Train the models (with the pseudo-label set, in round 2), blend them, score both; (rows, submission name)."""
-    started = time.time()
-    stage(f"train (round {round_})", ["models.train", "--models", *args.models, "--epochs", str(args.epochs),
-                                      "--params", "default", "--n-folds", str(args.n_folds), "--verbose", "0",
-                                      "--profile", args.profile,
-                                      *(["--set", *args.set] if args.set else []),
-                                      *(["--pseudo", pseudo] if pseudo else [])], project, print, "bench-kaggle-like")
-    runs = newest_runs(project, args.models, started)
+    """Train the models (with the pseudo-label set, in round 2; none with --runs), blend them,
+    score both; (rows, submission name)."""
+    if args.runs:
+        runs = [(project / r).resolve() for r in args.runs]
+        missing = [str(r) for r in runs if not (r / "cv.json").is_file()]
+        if missing:
+            raise SystemExit(f"bench-kaggle-like: RUNS names no finished run in {project}: {', '.join(missing)}")
+        models = [json.loads((r / "params.json").read_text())["model"] for r in runs]
+    else:
+        started = time.time()
+        stage(f"train (round {round_})", ["models.train", "--models", *args.models, "--epochs", str(args.epochs),
+                                          "--params", "default", "--n-folds", str(args.n_folds), "--verbose", "0",
+                                          "--profile", args.profile,
+                                          *(["--set", *args.set] if args.set else []),
+                                          *(["--pseudo", pseudo] if pseudo else [])], project, print, "bench-kaggle-like")
+        runs, models = newest_runs(project, args.models, started), args.models
     name = f"kaggle-like-{int(time.time())}"
     stage(f"ensemble (round {round_})", ["submissions.ensemble", "--runs", *map(str, runs), "--priors", args.priors,
-                                         "--name", name], project, print, "bench-kaggle-like")
+                                         "--oof", args.oof, "--name", name], project, print, "bench-kaggle-like")
     sub = project / "artifacts" / "submissions"
     info = json.loads((sub / f"{name}.json").read_text())
     blend = pd.read_csv(sub / f"{name}.csv")
     onehot = (blend["label"].to_numpy()[:, None] == np.asarray(LABELS)[None, :]).astype(float)
     rows = []
-    for m, run in zip(args.models, runs, strict=True):
+    for m, run in zip(models, runs, strict=True):
         rows.append({"round": round_, "what": m, "run": str(run.relative_to(project)),
                      **run_scores(run, sets, args.priors)})
     honest = info["honest_cv"]
-    rows.append({"round": round_, "what": f"ensemble ({info['method']})", "run": name,
+    rows.append({"round": round_, "what": f"ensemble ({info['method']}, OOF {honest['rows']})", "run": name,
                  **scores(onehot, blend["fname"], sets),
-                 "oof": honest["accuracy"], "oof_balanced": honest.get("test_distribution_accuracy", np.nan)})
+                 "oof": honest["accuracy"], "oof_balanced": honest["test_distribution_accuracy"],
+                 "noisy_oof": honest.get("noisy_test_distribution_accuracy", np.nan),
+                 **expected_per_set(honest, np.load(sub / f"{name}.npy"), blend["fname"], sets)})
     return rows, name
 
 
@@ -118,15 +149,20 @@ def markdown(results: Path) -> str:
     r = pd.read_csv(results, keep_default_na=False)
     if "round" not in r.columns:
         r["round"] = 1
-    lines = ["| configuration | round | model | plain test | Kaggle-like test | unknown unknowns | OOF | OOF, test distribution |",
-             "|---|---|---|---|---|---|---|---|"]
+    for c in ("noisy_oof", "expected_plain", "expected_kaggle_like"):
+        if c not in r.columns:
+            r[c] = ""
+    lines = ["| configuration | round | model | plain test | Kaggle-like test | unknown unknowns | OOF | "
+             "OOF, test distribution | noisy OOF, test distribution | expected: plain | expected: Kaggle-like |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def num(v):
         return "" if v in ("", None) or pd.isna(pd.to_numeric(v, errors="coerce")) else f"{float(v):.4f}"
 
     for row in r.itertuples():
         lines.append(f"| {row.label} | {row.round} | {row.what} | {num(row.plain)} | {num(row.kaggle_like)} | "
-                     f"{num(row.unknown_unknowns)} | {num(row.oof)} | {num(row.oof_balanced)} |")
+                     f"{num(row.unknown_unknowns)} | {num(row.oof)} | {num(row.oof_balanced)} | "
+                     f"{num(row.noisy_oof)} | {num(row.expected_plain)} | {num(row.expected_kaggle_like)} |")
     return "\n".join(lines)
 
 
@@ -152,8 +188,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="only print results.csv as a Markdown table (the README's), then stop")
     parser.add_argument("--round-two", action="store_true",
                         help="then make pseudo from the ensemble and train the same models on it (ROUND_TWO=1)")
+    parser.add_argument("--oof", default="auto", choices=["auto", "clean", "noisy", "both"],
+                        help="the OOF rows the ensemble blends on, as make ensemble's OOF")
+    parser.add_argument("--runs", nargs="*", default=None,
+                        help="finished run folders of the project (relative to it) to blend instead of training")
     parser.add_argument("--workspace", type=Path, default=Path("."))
     args = parser.parse_args(argv)
+    if args.runs and args.round_two:
+        parser.error("RUNS blends finished runs; ROUND_TWO trains: give one of them")
     if args.table:
         print(markdown(Workspace(args.workspace).bench / "kaggle-like" / "results.csv"))
         return 0
@@ -169,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     project = (base / "project").resolve()  # stages run with the project as their working folder
     project.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    stage("data", ["competition.data", "--source", str(data)], project, print, "bench-kaggle-like")
-    stage("features", ["competition.features"], project, print, "bench-kaggle-like")
-    stage("folds", ["folds.make_folds", "--n-folds", str(args.n_folds)], project, print, "bench-kaggle-like")
+    if not args.runs:  # with RUNS the project's data, features and folds are those the runs were made on
+        stage("data", ["competition.data", "--source", str(data)], project, print, "bench-kaggle-like")
+        stage("features", ["competition.features"], project, print, "bench-kaggle-like")
+        stage("folds", ["folds.make_folds", "--n-folds", str(args.n_folds)], project, print, "bench-kaggle-like")
     rows, name = one_round(project, args, sets, 1)
     if args.round_two:
         pseudo_name = f"{name}-pseudo"
@@ -190,10 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     pd.concat([old, table]).to_csv(results, index=False) if old is not None else table.to_csv(results, index=False)
     print(f"\n{label}: {args.n_folds} folds, {args.epochs} epochs, PRIORS={args.priors}; "
           f"{cpu_name()}, {os.cpu_count()} cores, {(time.time() - t0) / 60:.1f} min")
-    print(f"{'':32s} {'plain test':>10s} {'Kaggle-like':>11s} {'unknown unknowns':>17s} {'OOF':>7s} {'OOF balanced':>12s}")
+    print(f"{'':44s} {'plain test':>10s} {'Kaggle-like':>11s} {'unknown unknowns':>17s} {'OOF':>7s} {'OOF balanced':>12s}"
+          f" {'noisy OOF':>9s} {'expected: plain':>15s} {'Kaggle-like':>11s}")
     for r in rows:
-        print(f"{'round ' + str(r['round']) + ': ' + r['what']:32s} {r['plain']:10.4f} {r['kaggle_like']:11.4f} {r.get('unknown_unknowns', np.nan):17.3f} "
-              f"{r['oof']:7.4f} {r['oof_balanced']:12.4f}")
+        print(f"{'round ' + str(r['round']) + ': ' + r['what']:44s} {r['plain']:10.4f} {r['kaggle_like']:11.4f} "
+              f"{r.get('unknown_unknowns', np.nan):17.3f} {r['oof']:7.4f} {r['oof_balanced']:12.4f} "
+              f"{r['noisy_oof']:9.4f} {r['expected_plain']:15.4f} {r['expected_kaggle_like']:11.4f}")
     print(f"appended to {results}")
     return 0
 

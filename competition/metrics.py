@@ -59,6 +59,20 @@ def test_distribution_accuracy(probs: np.ndarray, y: np.ndarray, priors: np.ndar
     return accuracy(probs, y, test_weights(y, priors, np.shape(probs)[-1]))
 
 
+def expected_accuracy(oof: np.ndarray, y: np.ndarray, w: np.ndarray | None, test: np.ndarray) -> dict:
+    """The test accuracy expected from calibrated honest OOF probabilities `oof` (labels `y`, row
+    weights `w`) and calibrated test probabilities `test`: the OOF accuracy plus the test's mean
+    confidence minus the OOF rows' ("difference of confidences", Guillory et al. 2021). A test
+    the models are surer of is expected to be easier, whatever made it so (cleaner recordings,
+    the averaging of fold models); one they are less sure of (noise, unseen words), harder."""
+    weights = np.ones(len(y)) if w is None else np.asarray(w, np.float64)
+    acc = accuracy(oof, y, weights)
+    conf_oof = float(np.sum(weights * oof.max(axis=1)) / np.sum(weights))
+    conf_test = float(np.mean(test.max(axis=1)))
+    return {"expected_test_accuracy": float(np.clip(acc + conf_test - conf_oof, 0.0, 1.0)),
+            "oof_accuracy": acc, "oof_confidence": conf_oof, "test_confidence": conf_test}
+
+
 def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int = len(LABELS)) -> np.ndarray:
     """`(C, C)` int64 counts: row = true class, column = predicted class."""
     return np.bincount(np.asarray(y) * n_classes + np.asarray(pred),

@@ -9,7 +9,19 @@
                    set), the EM estimate from the runs' test predictions (em), or as the OOF rows
                    are (none). The test probabilities, calibrated on the blend's honest OOF
                    predictions, are then moved to those priors (see submissions/priors.py).
+    OOF=auto       clean | noisy | both | auto: the OOF rows the blend is fitted, chosen and
+                   calibrated on: the clips as recorded, the same clips with background noise the
+                   fold model never heard mixed in at 0-20 dB (oof_noisy.npy of make train; make
+                   noisy-oof adds it to older runs), or both, each half the weight (auto: both
+                   when every run has noisy rows, else clean, with a note). The competition's test
+                   is noisy: README, "Blending for a noisy test".
     NAME=...       submission name (default: <method>-<priors>-<hash of runs and settings>)
+
+Besides the honest CV it prints the expected test accuracy: the honest CV moved by how much
+more (or less) sure the blend is of the test clips than of the OOF rows ("difference of
+confidences", Guillory et al. 2021), from calibrated probabilities and no test label. It
+follows the test when the test is easier or noisier than the training clips, which the honest
+CV cannot see (README, "How far CV is from the test").
 
 Writes artifacts/submissions/<name>.{csv,npy,json} and artifacts/reports/<name>/index.html.
 When the data has an answer key (dev and demo data), the test accuracy of the blend and of
@@ -21,7 +33,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +100,9 @@ def _with_fills(fnames: tuple[str, ...], probs: np.ndarray, all_clips: list[str]
     return [*fnames, *missing], np.concatenate([probs, fill])
 
 
-def _default_name(chosen: str, mode: str, rs: RunSet, s: blending.BlendSettings) -> str:
-    key = short_hash({"runs": [r.name for r in rs.runs], "method": chosen, "priors": mode, "settings": asdict(s)}, 6)
+def _default_name(chosen: str, mode: str, rs: RunSet, s: blending.BlendSettings, rows: str = "clean") -> str:
+    key = short_hash({"runs": [r.name for r in rs.runs], "method": chosen, "priors": mode, "settings": asdict(s),
+                      **({} if rows == "clean" else {"oof": rows})}, 6)
     return f"{chosen}-{mode}-{len(rs.runs)}runs-{key}"
 
 
@@ -107,6 +120,50 @@ def test_distribution(rs: RunSet, mode: str) -> tuple[np.ndarray | None, str]:
     return metrics.test_weights(rs.y, shift.test), "the test priors EM estimates from the runs' mean (PRIORS=em)"
 
 
+OOF_ROWS = ("auto", "clean", "noisy", "both")
+
+
+@dataclass(frozen=True, eq=False)
+class BlendRows:
+    """The OOF rows a blend is fitted on: `P` `(K, rows, 12)`, `y`, `fold`, `w` for each row, and
+    `parts`: (name, slice of rows) for each kind in it, clean first."""
+
+    what: str
+    P: np.ndarray
+    y: np.ndarray
+    fold: np.ndarray
+    w: np.ndarray | None
+    parts: tuple[tuple[str, slice], ...]
+
+
+def blend_rows(rs: RunSet, wanted: str, w: np.ndarray | None, log=print) -> BlendRows:
+    """The rows of OOF=`wanted` (see the module doc); a BlendError when noisy rows are asked for
+    and a run has none."""
+    if wanted not in OOF_ROWS:
+        raise BlendError(f"unknown OOF={wanted!r}; choose one of {', '.join(OOF_ROWS)}")
+    missing = rs.without_noisy
+    if wanted in ("noisy", "both") and missing:
+        raise BlendError(f"OOF={wanted}: {len(missing)} run(s) have no noisy OOF predictions "
+                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): "
+                         "`make noisy-oof` adds them, or use OOF=clean")
+    if wanted == "auto":
+        if missing:
+            log(f"note: {len(missing)} run(s) have no noisy OOF predictions (trained before make train wrote "
+                f"them: {', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); blending on the clean "
+                "OOF rows only. `make noisy-oof` adds them")
+        wanted = "clean" if missing else "both"
+    n = len(rs.y)
+    if wanted == "clean":
+        return BlendRows("clean", rs.oof, rs.y, rs.fold, w, (("clean", slice(0, n)),))
+    if wanted == "noisy":
+        return BlendRows("noisy", rs.oof_noisy, rs.y, rs.fold, w, (("noisy", slice(0, n)),))
+    half = None if w is None else np.concatenate([w, w]) / 2
+    if half is None:  # equal weights, each copy of a clip counting half
+        half = np.full(2 * n, 0.5)
+    return BlendRows("both", np.concatenate([rs.oof, rs.oof_noisy], axis=1), np.concatenate([rs.y, rs.y]),
+                     np.concatenate([rs.fold, rs.fold]), half, (("clean", slice(0, n)), ("noisy", slice(n, 2 * n))))
+
+
 def _run_rows(rs: RunSet, weights: np.ndarray | None, w: np.ndarray | None = None) -> list[dict]:
     rows = []
     for i, r in enumerate(rs.runs):
@@ -118,18 +175,19 @@ def _run_rows(rs: RunSet, weights: np.ndarray | None, w: np.ndarray | None = Non
                      "pseudo": (r.record.inputs.pseudo or {}).get("name"), "accuracy": metrics.accuracy(r.oof, rs.y),
                      "test_accuracy": metrics.accuracy(r.oof, rs.y, w),
                      "log_loss": metrics.log_loss(r.oof, rs.y), "fold_accuracy": fold_acc,
+                     "noisy_test_accuracy": (None if r.oof_noisy is None or r.oof_noisy.shape != r.oof.shape
+                                             else metrics.accuracy(r.oof_noisy, rs.y, w)),
                      "weight": None if weights is None else float(weights[i])})
     return rows
 
 
-def _method_rows(result: blending.BlendResult, rs: RunSet, s: blending.BlendSettings,
-                 w: np.ndarray | None = None) -> list[dict]:
+def _method_rows(result: blending.BlendResult, br: BlendRows, s: blending.BlendSettings) -> list[dict]:
     rows = []
     for sc in result.scores:
         m = blending.get_method(sc.method)
         weights = result.blender.weights if sc.method == result.chosen.method else None
         if weights is None and m.weighted:
-            weights = m.fit(rs.oof, rs.y, s, w).weights  # cheap for the weight-based methods
+            weights = m.fit(br.P, br.y, s, br.w).weights  # cheap for the weight-based methods
         rows.append({"method": sc.method, "accuracy": sc.accuracy, "log_loss": sc.log_loss,
                      "test_accuracy": sc.test_accuracy, "test_log_loss": sc.test_log_loss,
                      "fits": m.fits, "weighted": m.weighted, "summary": m.summary,
@@ -138,15 +196,17 @@ def _method_rows(result: blending.BlendResult, rs: RunSet, s: blending.BlendSett
 
 
 def _print_tables(rs: RunSet, runs: list[dict], methods: list[dict], chosen: str, auto: bool, target: str,
-                  log) -> None:
+                  rows: str, log) -> None:
     width = max(len(r["name"]) for r in runs) + 2
     log(f"{len(rs.runs)} run(s), {len(rs.y)} OOF clips in {len(np.unique(rs.fold))} speaker-grouped folds "
         f"({rs.folds_path}), {len(rs.test_fnames)} test clips")
     log(f"test distribution: {target}; 'test-dist' columns weigh the OOF rows to it, 'raw' ones take them as they are")
-    log(f"  {'run':<{width}} round  raw OOF acc  test-dist acc  log loss")
+    log(f"  {'run':<{width}} round  raw OOF acc  test-dist acc  noisy test-dist  log loss")
     for r in runs:
-        log(f"  {r['name']:<{width}} {r['round']:5d}  {r['accuracy']:11.4f}  {r['test_accuracy']:13.4f}  {r['log_loss']:8.4f}"
-            + (f"  (trained with pseudo-labels {r['pseudo']})" if r["pseudo"] else ""))
+        noisy = "-" if r["noisy_test_accuracy"] is None else f"{r['noisy_test_accuracy']:.4f}"
+        log(f"  {r['name']:<{width}} {r['round']:5d}  {r['accuracy']:11.4f}  {r['test_accuracy']:13.4f}  {noisy:>15}"
+            f"  {r['log_loss']:8.4f}" + (f"  (trained with pseudo-labels {r['pseudo']})" if r["pseudo"] else ""))
+    log(f"  blends fitted and scored on {rows} OOF rows")
     log(f"  {'method':<10} raw CV acc  test-dist CV acc  test-dist log loss  weights (refitted on all OOF rows)")
     for m in methods:
         mark = "*" if m["method"] == chosen else " "
@@ -198,9 +258,9 @@ def _report_data(name: str, rs: RunSet, result: blending.BlendResult, runs: list
                  shift: priors.PriorShift, info: dict, csv: Path, filled: list[str], test_rows: list[dict] | None,
                  test_cm: np.ndarray | None, solution_path: str | None,
                  past_submissions: list[dict] = ()) -> report.ReportData:
-    chosen = result.chosen
+    chosen, hcv = result.chosen, info["honest_cv"]
     best = max(runs, key=lambda r: r["accuracy"])
-    pred = np.argmax(result.oof, axis=1)
+    pred = np.argmax(result.oof[: len(rs.y)], axis=1)  # the first kind of rows the blend used (clean unless OOF=noisy)
     best_pred = np.argmax(rs.runs[runs.index(best)].oof, axis=1)
     return report.ReportData(
         name=name, chosen=chosen.method, priors_mode=shift.mode, runs=runs, methods=methods,
@@ -210,8 +270,13 @@ def _report_data(name: str, rs: RunSet, result: blending.BlendResult, runs: list
         train_priors=shift.train, test_priors=shift.test, calibration=shift.calibration, submission=str(csv),
         facts=[("submission", str(csv)), ("runs", str(len(runs))),
                ("blend", f"{chosen.method} ({info['chosen_by']})"),
-               ("honest CV accuracy", f"{chosen.accuracy:.4f} raw, {chosen.test_accuracy:.4f} for the test "
-                                      f"distribution (log loss {chosen.log_loss:.4f})"),
+               ("honest CV accuracy", f"{hcv['accuracy']:.4f} raw, {hcv['test_distribution_accuracy']:.4f} for the "
+                                      f"test distribution (log loss {hcv['log_loss']:.4f}; blend fitted on "
+                                      f"{hcv['rows']} OOF rows)"),
+               *([("on noisy OOF rows", f"{hcv['noisy_accuracy']:.4f} raw, {hcv['noisy_test_distribution_accuracy']:.4f} "
+                                        "for the test distribution")] if "noisy_accuracy" in hcv else []),
+               ("expected test accuracy", f"{hcv['expected_test_accuracy']:.4f} (OOF accuracy + test confidence "
+                                          "- OOF confidence, calibrated; no test label read)"),
                ("best single run (OOF)", f"{best['name']}: {best['accuracy']:.4f}"),
                ("priors", _prior_line(shift).removeprefix("priors: ")),
                ("clips", f"{len(rs.y)} OOF in {len(np.unique(rs.fold))} folds, {info['rows']} test"),
@@ -234,7 +299,8 @@ def _print_answer_key(rows: list[dict], solution_path: str, mode: str, log) -> N
 
 
 def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "uniform", name: str | None = None, *,
-             ws: Workspace | None = None, settings: blending.BlendSettings = blending.DEFAULTS, log=print) -> dict:
+             ws: Workspace | None = None, settings: blending.BlendSettings = blending.DEFAULTS, oof_rows: str = "auto",
+             log=print) -> dict:
     """Gather, blend, correct priors, write the submission and the report; return what was written."""
     ws = ws or Workspace()
     if mode not in priors.MODES:
@@ -243,6 +309,8 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
         blending.get_method(method)
     if name is not None:
         submission.check_name(name)
+    if oof_rows not in OOF_ROWS:
+        raise BlendError(f"unknown OOF={oof_rows!r}; choose one of {', '.join(OOF_ROWS)}")
     started = time.perf_counter()
     current = _current_manifest(ws)
     rs = gather(specs, ws, fingerprint=current and current.get("fingerprint"), log=log)
@@ -252,17 +320,33 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
     all_clips = _all_test_clips(rs, manifest)
 
     w, target = test_distribution(rs, mode)
-    result = blending.blend(rs.oof, rs.y, rs.fold, rs.test, method, s=settings, w=w)
+    br = blend_rows(rs, oof_rows, w, log)
+    result = blending.blend(br.P, br.y, br.fold, rs.test, method, s=settings, w=br.w)
     chosen = result.chosen
     train = priors.train_priors(rs.y, len(LABELS))
     # calibrated on the blend's honest OOF predictions: held out like the test clips, labels known
-    calibration = fit_calibration(result.oof, rs.y) if mode != "none" else IDENTITY
+    # (unweighted: the bias learns the rows' own label priors, which priors.correct then moves)
+    calibration = fit_calibration(result.oof, br.y) if mode != "none" else IDENTITY
     test_probs, shift = priors.correct(result.test, train, mode, calibration)
-    runs, methods = _run_rows(rs, result.blender.weights, w), _method_rows(result, rs, settings, w)
-    _print_tables(rs, runs, methods, chosen.method, method == "auto", target, log)
+    runs, methods = _run_rows(rs, result.blender.weights, w), _method_rows(result, br, settings)
+    _print_tables(rs, runs, methods, chosen.method, method == "auto", target, br.what, log)
     log(_prior_line(shift))
+    calibrated = calibrate(result.oof, calibration)
+    honest = {}
+    for part, rows in br.parts:  # the chosen blend's honest CV on each kind of row
+        p, y = result.oof[rows], br.y[rows]
+        key = "" if part == br.parts[0][0] else f"{part}_"
+        honest |= {f"{key}accuracy": metrics.accuracy(p, y), f"{key}log_loss": metrics.log_loss(p, y),
+                   f"{key}test_distribution_accuracy": metrics.accuracy(p, y, w),
+                   f"{key}test_distribution_log_loss": metrics.log_loss(p, y, w)}
+        log(f"honest CV on the {part} OOF rows: {honest[key + 'accuracy']:.4f} raw, "
+            f"{honest[key + 'test_distribution_accuracy']:.4f} for the test distribution")
+    expected = metrics.expected_accuracy(calibrated, br.y, br.w, test_probs)
+    log(f"expected test accuracy: {expected['expected_test_accuracy']:.4f} (OOF accuracy "
+        f"{expected['oof_accuracy']:.4f} + test confidence {expected['test_confidence']:.4f} - OOF confidence "
+        f"{expected['oof_confidence']:.4f}, calibrated; no test label read)")
 
-    name = name or _default_name(chosen.method, mode, rs, settings)
+    name = name or _default_name(chosen.method, mode, rs, settings, br.what)
     fnames, rows = _with_fills(rs.test_fnames, test_probs, all_clips)
     filled = fnames[len(rs.test_fnames):]
     if filled:
@@ -272,9 +356,10 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
         "name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "method": chosen.method,
         "chosen_by": "auto: best honest CV accuracy for the test distribution" if method == "auto" else "METHOD",
-        "honest_cv": {"accuracy": chosen.accuracy, "log_loss": chosen.log_loss, "fold_accuracy": chosen.fold_accuracy,
-                      "test_distribution_accuracy": chosen.test_accuracy,
-                      "test_distribution_log_loss": chosen.test_log_loss, "test_distribution": target},
+        # accuracy, log_loss, test_distribution_*: on the first kind of rows the blend used (clean
+        # unless OOF=noisy); noisy_*: on the noisy copies when it used both
+        "honest_cv": {**honest, "fold_accuracy": chosen.fold_accuracy, "test_distribution": target,
+                      "rows": br.what, **expected},
         "weights": result.blender.weight_list(),
         "temperatures": result.blender.temperature_list(),
         "runs": [{k: r[k] for k in ("name", "path", "round", "pseudo", "accuracy", "log_loss", "weight")} for r in runs],
@@ -286,7 +371,7 @@ def ensemble(specs: list[str] | None = None, method: str = "auto", mode: str = "
         "filled_clips": filled, "settings": asdict(settings), "rows": len(fnames),
     }
     paths = submission.write(name, fnames, rows, info, all_clips, out_dir=ws.submissions,
-                             oof=calibrate(result.oof, calibration))
+                             oof=calibrated[br.parts[0][1]])  # one row per clip, in folds order (make pseudo)
 
     test_rows, test_cm, solution_path = None, None, (manifest or {}).get("solution")
     if solution_path and Path(solution_path).is_file():
@@ -320,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the test distribution: what OOF choices are weighted to and test probabilities moved to "
                              "(default: uniform, equal over the 12 labels)")
     parser.add_argument("--name", default=None, help="submission name (default: derived from the runs and settings)")
+    parser.add_argument("--oof", default="auto", choices=OOF_ROWS,
+                        help="OOF rows the blend is fitted on: clean, noisy (background noise mixed in), both, "
+                             "or auto (both when every run has noisy rows, else clean)")
     parser.add_argument("--caruana-metric", default=blending.BlendSettings.caruana_metric,
                         choices=["log_loss", "accuracy"])
     parser.add_argument("--workspace", type=Path, default=Path("."), help="project folder (holds data/, artifacts/)")
@@ -327,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         ensemble(args.runs, args.method, args.priors, args.name or None, ws=Workspace(args.workspace),
-                 settings=blending.BlendSettings(caruana_metric=args.caruana_metric))
+                 settings=blending.BlendSettings(caruana_metric=args.caruana_metric), oof_rows=args.oof)
 
     return run_stage("ensemble", body, "nothing half-written was kept")
 

@@ -29,6 +29,7 @@ from competition.workspace import Workspace
 from folds.contract import COLUMNS
 
 ACCURACY_TOLERANCE = 0.005  # cv.json vs recomputed OOF accuracy; a bigger gap means misaligned rows
+NOISY = "oof_noisy.npy"  # models.run.NOISY (submissions does not import the training code)
 ROW_SUM_TOLERANCE = 1e-3  # float32 probabilities sum to 1 within ~1e-6; more means not probabilities
 
 
@@ -46,6 +47,9 @@ class Run:
     cv: dict
     oof: np.ndarray = field(repr=False)
     test: np.ndarray = field(repr=False)
+    # the same rows predicted with background noise mixed in (models.fold.noisy_oof); None for a
+    # run trained before train wrote it (make noisy-oof adds it)
+    oof_noisy: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def model(self) -> str:
@@ -79,6 +83,16 @@ class RunSet:
     def test(self) -> np.ndarray:
         """`(K, n_test, 12)` float32."""
         return np.stack([r.test for r in self.runs])
+
+    @property
+    def without_noisy(self) -> list[str]:
+        """Names of the runs that have no noisy OOF predictions."""
+        return [r.name for r in self.runs if r.oof_noisy is None or r.oof_noisy.shape != r.oof.shape]
+
+    @property
+    def oof_noisy(self) -> np.ndarray | None:
+        """`(K, n_train, 12)` float32 when every run has noisy OOF predictions, else None."""
+        return None if self.without_noisy else np.stack([r.oof_noisy for r in self.runs])
 
 
 def _read_json(path: Path) -> dict:
@@ -177,7 +191,9 @@ def load_run(path: Path) -> Run:
                          "its probabilities cannot be blended column by column")
     return Run(name=f"{record.model}/{path.name}", path=path, record=record, cv=cv,
                oof=_load_array(path / "oof.npy", None, "(one row per training clip)"),
-               test=_load_array(path / "test.npy", None, "(one row per test clip)"))
+               test=_load_array(path / "test.npy", None, "(one row per test clip)"),
+               oof_noisy=(_load_array(path / NOISY, None, "(one row per training clip)")
+                          if (path / NOISY).is_file() else None))
 
 
 def _resolve_path(p: str, base: Path) -> Path:

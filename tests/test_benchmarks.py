@@ -178,6 +178,17 @@ def test_bench_kaggle_like_scores_both_tests_for_each_run_the_ensemble_and_a_pse
     round2 = results[results["round"] == 2]
     assert round2["run"].str.contains("crnn_resnet|tutorial_cnn|kaggle-like").all()
     assert set(round2["run"]).isdisjoint(set(results[results["round"] == 1]["run"]))  # new runs, not the old ones
+    assert results[["noisy_oof", "expected_plain", "expected_kaggle_like"]].stack().between(0, 1).all()
+    assert results["noisy_oof"].notna().all()  # make train wrote noisy OOF rows, so the blend used both kinds
+    assert results[results["what"].str.startswith("ensemble")]["what"].str.contains("OOF both").all()
     assert bench_kaggle_like.main(["--table", "--workspace", "."]) == 0  # the README's table, from results.csv
     table = capsys.readouterr().out.splitlines()
     assert len(table) == 2 + len(results) and table[-1].startswith("| smoke | 2 | ensemble")
+    # RUNS: the round-1 runs blended again, on clean rows only, without training anything
+    runs = list(results[(results["round"] == 1) & ~results["what"].str.startswith("ensemble")]["run"])
+    folders = set(Path("artifacts/bench/kaggle-like/project/artifacts/runs").glob("*/*"))
+    assert bench_kaggle_like.main(["--runs", *runs, "--oof", "clean", "--label", "reblend", "--workspace", "."]) == 0
+    again = pd.read_csv(tmp_path / "artifacts" / "bench" / "kaggle-like" / "results.csv")
+    reblend = again[again["label"] == "reblend"]
+    assert list(reblend["run"][:2]) == runs and reblend["what"].iloc[-1].endswith("OOF clean)")
+    assert set(Path("artifacts/bench/kaggle-like/project/artifacts/runs").glob("*/*")) == folders

@@ -464,7 +464,8 @@ def test_ensemble_prints_the_tables_and_the_answer_key_for_information(done):
     text = done["text"]
     for word in ("good_a/run000", "noise/run002", *blend.METHODS, "raw CV acc", "test-dist CV acc", "priors: uniform",
                  "test distribution: equal over the 12 labels",
-                 "nothing above was chosen by it", "no correction", "submission:", "report:", "1 test clip(s)"):
+                 "nothing above was chosen by it", "no correction", "submission:", "report:", "1 test clip(s)",
+                 "honest CV on the clean OOF rows", "expected test accuracy"):
         assert word in text, word
     rows = {t["what"]: t for t in done["out"]["test"]}
     blended = rows[f"blend ({done['out']['result'].chosen.method})"]
@@ -534,3 +535,66 @@ def test_a_run_tuned_on_some_folds_is_named_as_optimistic_there(world):
     rs = runs.gather(None, Workspace())
     (note,) = [n for n in rs.notes if "tuned" in n]
     assert note.startswith("note: good_a/") and "tuned on fold(s) 0 (trial 4)" in note and "optimistic" in note
+
+
+# --- noisy OOF rows and the expected test accuracy ----------------------------------------------
+
+
+def _with_noisy_rows(world: synthetic.Synthetic, noisy: dict[str, float], seed: int = 9) -> None:
+    """Give each run of `world` noisy OOF rows of strength `noisy[model]`, and make the test set
+    as noisy as those rows (each run's test predictions at the same strength)."""
+    for i, (model, a) in enumerate(noisy.items()):
+        r = np.random.default_rng([seed, i])
+        np.save(world.run_dirs[model] / "oof_noisy.npy", synthetic.calibrated(world.y, a, synthetic.skewed_priors(), r))
+        np.save(world.run_dirs[model] / "test.npy", synthetic.calibrated(world.y_test, a, synthetic.skewed_priors(), r))
+
+
+def test_blending_on_noisy_rows_trusts_the_run_that_holds_up_in_noise(tmp_path, monkeypatch):
+    """`fragile` is the better run on clean clips, `robust` on noisy ones, and the test is noisy:
+    fitted on the clean OOF rows the blend trusts the wrong run; with the noisy rows it does not."""
+    monkeypatch.chdir(tmp_path)
+    world = synthetic.build(tmp_path, {"fragile": 1.9, "robust": 1.3}, n_train=3000, n_test=3000, seed=3)
+    _with_noisy_rows(world, {"fragile": 0.8, "robust": 1.25})
+    out = {rows: ensemble.ensemble(method="weights", name=rows, oof_rows=rows, log=lambda _: None)
+           for rows in ("clean", "both", "noisy")}
+    weight = {rows: dict((r["name"].split("/")[0], r["weight"]) for r in o["info"]["runs"]) for rows, o in out.items()}
+    accuracy = {rows: o["test"][0]["accuracy"] for rows, o in out.items()}
+    assert weight["clean"]["fragile"] > weight["clean"]["robust"]
+    assert weight["both"]["robust"] > weight["clean"]["robust"] and weight["noisy"]["robust"] > weight["noisy"]["fragile"]
+    assert accuracy["noisy"] > accuracy["clean"] + 0.01 and accuracy["both"] > accuracy["clean"]
+    info = out["both"]["info"]["honest_cv"]
+    assert info["rows"] == "both" and {"accuracy", "noisy_accuracy", "noisy_test_distribution_accuracy"} <= set(info)
+    assert info["noisy_accuracy"] < info["accuracy"]  # the noisy copies are the harder rows
+    oof = np.load(tmp_path / "artifacts" / "submissions" / "both.oof.npy")
+    assert oof.shape == (len(world.y), C)  # one row per clip, as make pseudo reads it
+
+
+def test_oof_auto_blends_clean_rows_with_a_note_when_a_run_has_no_noisy_ones(world, capsys):
+    _with_noisy_rows(world, {"good_a": 1.2})  # good_b and noise have none
+    lines: list[str] = []
+    out = ensemble.ensemble(method="mean", name="auto", log=lines.append)
+    assert out["info"]["honest_cv"]["rows"] == "clean"
+    assert any(line.startswith("note: 2 run(s) have no noisy OOF predictions") and "make noisy-oof" in line
+               for line in lines)
+    assert ensemble.main(["--oof", "both", "--method", "mean"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("make ensemble: error: OOF=both: 2 run(s) have no noisy OOF predictions")
+    assert "make noisy-oof" in err and "\n" not in err
+    _with_noisy_rows(world, {"good_a": 1.2, "good_b": 1.2, "noise": 0.0})
+    assert ensemble.ensemble(method="mean", name="auto2", log=lambda _: None)["info"]["honest_cv"]["rows"] == "both"
+
+
+@pytest.mark.parametrize("test_strength", [0.7, 1.6])
+def test_expected_accuracy_follows_a_test_harder_or_easier_than_the_oof_rows(test_strength):
+    """Calibrated probabilities on OOF rows of one difficulty and a test of another: the honest
+    OOF accuracy misses the test's accuracy by far, the expected accuracy (no test label read) does not."""
+    rng = np.random.default_rng(1)
+    uniform = np.full(C, 1 / C)
+    y, y_test = rng.integers(0, C, 20_000), rng.integers(0, C, 20_000)
+    oof = synthetic.calibrated(y, 1.1, uniform, rng)
+    test = synthetic.calibrated(y_test, test_strength, uniform, rng)
+    actual = metrics.accuracy(test, y_test)
+    doc = metrics.expected_accuracy(oof, y, None, test)
+    assert abs(doc["oof_accuracy"] - actual) > 0.08
+    assert doc["expected_test_accuracy"] == pytest.approx(actual, abs=0.015)
+    assert doc["oof_accuracy"] == pytest.approx(metrics.accuracy(oof, y))
