@@ -1,11 +1,13 @@
 """`make leaderboard`: every submission sent to Kaggle, its honest CV beside Kaggle's scores.
 
     artifacts/submissions/leaderboard.csv   one row per `make submit`: name, time, ref, runs,
-                                            honest_cv, test_cv, public, private, status
+                                            honest_cv, test_cv, expected, public, private, status
 
 `honest_cv` is the blend's nested-CV accuracy from the submission's .json; `test_cv` the same
 scored for the test set's class distribution where the ensemble recorded one
-(`honest_cv.test_distribution_accuracy`), else empty. `make submit` appends the row and keeps
+(`honest_cv.test_distribution_accuracy`), else empty; `expected` the test accuracy the ensemble
+expected from its honest CV and its confidence on the test clips (`honest_cv.expected_test_accuracy`),
+the figure to hold against Kaggle's. `make submit` appends the row and keeps
 Kaggle's answer in the submission's .json too (`kaggle`: a list, one entry per time it was sent).
 """
 
@@ -24,8 +26,8 @@ from competition.provenance import now
 from competition.workspace import Workspace
 from submissions.submission import LOG_NAME, read_info
 
-COLUMNS = ("name", "time", "ref", "runs", "honest_cv", "test_cv", "public", "private", "status")
-SCORES = ("honest_cv", "test_cv", "public", "private")
+COLUMNS = ("name", "time", "ref", "runs", "honest_cv", "test_cv", "expected", "public", "private", "status")
+SCORES = ("honest_cv", "test_cv", "expected", "public", "private")
 
 
 def path(ws: Workspace) -> Path:
@@ -60,6 +62,7 @@ def record(ws: Workspace, csv_path: Path, sub: Submitted, message: str) -> dict:
     row = {"name": Path(csv_path).stem, "time": entry["time"], "ref": sub.ref,
            "runs": " ".join(r.get("name", "") for r in info.get("runs") or []),
            "honest_cv": (info.get("honest_cv") or {}).get("accuracy"), "test_cv": test_cv(info),
+           "expected": (info.get("honest_cv") or {}).get("expected_test_accuracy"),
            "public": sub.public, "private": sub.private, "status": sub.status}
     json_path = Path(csv_path).with_suffix(".json")
     if json_path.is_file():
@@ -85,7 +88,7 @@ def show(ws: Workspace, log=print) -> pd.DataFrame:
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40):
         log(frame.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.5f}"))
     log(f"({path(ws)}; honest_cv: nested CV accuracy of the blend, test_cv: the same for the test's "
-        "class distribution; public/private: Kaggle's accuracy)")
+        "class distribution, expected: the test accuracy the ensemble expected; public/private: Kaggle's accuracy)")
     return frame
 
 

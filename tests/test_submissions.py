@@ -200,7 +200,7 @@ def kaggle_project(tmp_path, kaggle_env, monkeypatch) -> dict:
     (tmp_path / "data" / "manifest.json").write_text(json.dumps(
         {"source": "kaggle", "root": str(root), "fingerprint": "kagglefp", "solution": None,
          "stamp": layout.fingerprint(root)[1]}))
-    paths = submission.write("blend", names, _probs(3), {"method": "weights", "honest_cv": {"accuracy": 0.9},
+    paths = submission.write("blend", names, _probs(3), {"method": "weights", "honest_cv": {"accuracy": 0.9, "expected_test_accuracy": 0.87},
                                                           "runs": [{"name": "a"}, {"name": "b"}], "priors": {"mode": "em"},
                                                           "data": {"fingerprint": "kagglefp"}},
                              out_dir=tmp_path / "artifacts" / "submissions")
@@ -240,7 +240,7 @@ def test_submit_sends_a_valid_file_and_records_both_scores(kaggle_project, fake_
     row = log.to_dict("records")[0]
     assert row | {"time": None, "test_cv": None} == {
         "name": "blend", "time": None, "ref": fake_kaggle.NEW_REF, "runs": "a b", "honest_cv": 0.9,
-        "test_cv": None, "public": 0.88123, "private": 0.87456, "status": "complete"}
+        "test_cv": None, "expected": 0.87, "public": 0.88123, "private": 0.87456, "status": "complete"}
     assert np.isnan(row["test_cv"])  # the ensemble records no test-distribution CV yet: the column waits
 
 
