@@ -113,7 +113,11 @@ def one_round(project: Path, args, sets: pd.DataFrame, round_: int, pseudo: str 
         missing = [str(r) for r in runs if not (r / "cv.json").is_file()]
         if missing:
             raise SystemExit(f"bench-kaggle-like: RUNS names no finished run in {project}: {', '.join(missing)}")
-        models = [json.loads((r / "params.json").read_text())["model"] for r in runs]
+        from competition.provenance import RunRecord
+        from competition.pseudo import run_round
+
+        records = [RunRecord.read(r / "params.json") for r in runs]
+        models, round_ = [r.model for r in records], max(run_round(r) for r in records)
     else:
         started = time.time()
         stage(f"train (round {round_})", ["models.train", "--models", *args.models, "--epochs", str(args.epochs),
