@@ -71,7 +71,7 @@ def test_the_stages_never_run_at_once():
 
 STAGE_MODULES = ["competition.data", "competition.features", "folds.make_folds", "models.train",
                  "submissions.ensemble", "submissions.score", "submissions.submit", "submissions.leaderboard",
-                 "competition.kernel", "submissions.pseudo"]
+                 "competition.kernel", "submissions.pseudo", "models.noisy_oof"]
 
 
 def test_every_stage_help_shows_a_usage_line_that_runs():

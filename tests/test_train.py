@@ -93,6 +93,22 @@ def test_noisy_oof_is_written_with_the_run_and_make_noisy_oof_reproduces_it(fini
 
 
 @pytest.mark.slow
+def test_make_noisy_oof_refuses_an_unknown_run_in_one_line_and_needs_finished_runs(finished, capsys, tmp_path,
+                                                                                    monkeypatch):
+    from competition.workspace import Workspace
+    from models import noisy_oof
+
+    assert noisy_oof.main(["--runs", "no_such_model"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("make noisy-oof: error: RUNS='no_such_model' is neither a run folder") and "\n" not in err
+    assert noisy_oof.pick(["crnn_resnet"], Workspace()) == [
+        Path("artifacts/runs/crnn_resnet") / finished.run.name]
+    monkeypatch.chdir(tmp_path)
+    assert noisy_oof.main([]) == 2
+    assert "run `make train` first" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_a_fold_retrained_without_noisy_predictions_drops_the_stale_run_level_ones(finished):
     cache, folds = finished.inputs.load()
     (finished.run / "fold_1" / run.NOISY).unlink()
