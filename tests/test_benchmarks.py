@@ -166,7 +166,7 @@ def test_bench_kaggle_like_scores_both_tests_for_each_run_the_ensemble_and_a_pse
     monkeypatch.chdir(tmp_path)  # a relative workspace, as make runs it
     assert bench_kaggle_like.main([
         "--source", str(src), "--held-words", "cat", "--held-noise", "noise_2.wav", "--models", "crnn_resnet",
-        "tutorial_cnn", "--epochs", "1", "--n-folds", "3", "--profile", "toy", "--round-two",
+        "tutorial_cnn", "--epochs", "1", "--n-folds", "2", "--profile", "toy", "--round-two",
         "--set", "batch_size=32", "--label", "smoke", "--workspace", "."]) == 0
     out = capsys.readouterr().out
     assert "round 1: ensemble" in out and "round 2: ensemble" in out

@@ -4,6 +4,7 @@ they only ever train, and the provenance chain submission -> pseudo set -> run -
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -58,14 +59,13 @@ def test_per_label_caps_keep_the_estimated_test_priors():
     assert abs(counts[LABEL_INDEX["unknown"]] / counts.sum() - skewed[LABEL_INDEX["unknown"]]) < 0.02
 
 
-@pytest.fixture
-def round_two(finished):
+@pytest.fixture(scope="module")
+def round_two_base(finished_base, tmp_path_factory):
     """A round-one ensemble of the finished toy run, a pseudo-label set made from it, and a
-    round-two run trained on it (with a spy on the rows of every training epoch)."""
-    ws = Workspace()
-    ensemble.ensemble(name="round1", log=quiet)
-    path = pseudo.make("round1", threshold=0.0, soft=True, name="p1", ws=ws, log=quiet)
-    inputs = resolve(ws, log=quiet, pseudo="p1")
+    round-two run trained on it (with a spy on the rows of every training epoch), in a copy of
+    `finished_base`; built once for the module (a round-two run is a whole toy training)."""
+    root = tmp_path_factory.mktemp("round_two") / "project"
+    shutil.copytree(finished_base, root, symlinks=True)
     seen = []
     real = fold.epoch_rows
 
@@ -75,10 +75,23 @@ def round_two(finished):
         return out
 
     with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        ws = Workspace()
+        (first,) = Path("artifacts/runs/crnn_resnet").iterdir()
+        ensemble.ensemble(name="round1", log=quiet)
+        path = pseudo.make("round1", threshold=0.0, soft=True, name="p1", ws=ws, log=quiet)
+        inputs = resolve(ws, log=quiet, pseudo="p1")
         mp.setattr(fold, "epoch_rows", spy)
         run = train_run(plan_run("crnn_resnet", inputs, "cpu", Typed(FAST, profile="toy")), inputs, log=quiet,
                         verbose=0)
-    return {"ws": ws, "set": path, "inputs": inputs, "run": run, "epochs": seen, "first": finished.run}
+    return {"root": root, "set": path, "inputs": inputs, "run": run, "epochs": seen, "first": first}
+
+
+@pytest.fixture
+def round_two(round_two_base, monkeypatch):
+    """`round_two_base` as the working directory (paths in it are relative to the project)."""
+    monkeypatch.chdir(round_two_base["root"])
+    return {**round_two_base, "ws": Workspace()}
 
 
 @pytest.mark.slow
