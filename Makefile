@@ -42,11 +42,13 @@ endif
 DATA ?= auto
 DEMO_SEED ?= 0
 DEMO_SPEAKERS ?=
-# Feature settings (FeatureSettings fields) and folds; unset = defaults.
+# Feature settings (FeatureSettings fields) and folds; unset = defaults. FEAT: any of them by
+# name, e.g. FEAT="n_mels=64 hop_ms=15 pad=zeros" (competition/features.py lists them).
 N_MELS ?=
+FEAT ?=
 N_FOLDS ?=
 FOLD_SEED ?=
-FEATURE_ARGS = $(if $(N_MELS),--n-mels $(N_MELS))
+FEATURE_ARGS = $(if $(N_MELS),--n-mels $(N_MELS)) $(if $(FEAT),--feat $(FEAT))
 FOLD_ARGS = $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(FOLD_SEED),--fold-seed $(FOLD_SEED))
 # Training: MODELS (default: every non-baseline model), FOLDS (subset, 0-based), EPOCHS,
 # PROFILE (auto|full|cpu|toy), PARAMS (auto: tuned where they apply | default), SET (name=value ...).
@@ -109,7 +111,7 @@ data: $(STAMP) ## Put the competition in data/raw/ (DATA=auto|kaggle|demo|<folde
 		$(if $(DEMO_SPEAKERS),--demo-speakers $(DEMO_SPEAKERS))
 
 .PHONY: features
-features: $(STAMP) ## Cache log-mel spectrograms of data/raw/ and make the CV folds (N_MELS, N_FOLDS, ...)
+features: $(STAMP) ## Cache log-mel spectrograms of data/raw/ and make the CV folds (N_MELS, FEAT="name=value ...", N_FOLDS, ...)
 	$(PYTHON) -m competition.features $(FEATURE_ARGS)
 	$(PYTHON) -m folds.make_folds $(FOLD_ARGS)
 
@@ -200,11 +202,12 @@ bench-stretch: $(STAMP) ## Time-stretch three ways (opencv in the feeder, keras.
 	$(PYTHON) -m benchmarks.bench_stretch
 
 .PHONY: bench-kaggle-like
-bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, LABEL, PRIORS, OOF, RUNS, ROUND_TWO=1)
+bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, FEAT, FRONTENDS, LABEL, PRIORS, OOF, RUNS, ROUND_TWO=1)
 	$(PYTHON) -m benchmarks.bench_kaggle_like $(if $(SOURCE),--source $(SOURCE)) $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(SET),--set $(SET)) \
 		$(if $(LABEL),--label "$(LABEL)") $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS)) \
-		$(if $(ROUND_TWO),--round-two) $(if $(TABLE),--table) --oof $(OOF) $(if $(RUNS),--runs $(RUNS))
+		$(if $(ROUND_TWO),--round-two) $(if $(TABLE),--table) --oof $(OOF) $(if $(RUNS),--runs $(RUNS)) \
+		$(if $(FEAT),--feat $(FEAT)) $(if $(FRONTENDS),--frontends $(FRONTENDS))
 
 .PHONY: bench-oof
 bench-oof: $(STAMP) ## How honest the OOF predictions are: selection leak of the kept epoch, calibration before or after averaging folds (PROJECT)

@@ -27,6 +27,11 @@ settings: a rerun with the same settings resumes or reuses them.
     make bench-kaggle-like RUNS="artifacts/runs/crnn_vgg/<id> ..." OOF=both
                                                              # blend runs already in the project (their
                                                              # folders, relative to it): no training
+    make bench-kaggle-like FEAT="pad=zeros" LABEL=zero-pad   # other feature settings (make features FEAT)
+    make bench-kaggle-like FRONTENDS="n_mels=64 win_ms=40,hop_ms=15,n_mels=64"
+                                                             # every model also on these front-ends (one
+                                                             # per word, fields joined by commas), all
+                                                             # of them in one ensemble
 
 Besides accuracy, each row has `expected_plain` and `expected_kaggle_like`: the accuracy the
 ensemble (or the run, calibrated the same way) expects on each test from its honest CV and its
@@ -55,6 +60,45 @@ DEV_DATA = REPO.parent / "shared" / "speech_commands_dev"
 MODELS = ("cnn_resnet", "crnn_vgg", "crnn_resnet")
 EPOCHS = 10
 FOLDS = 3
+# feature settings that change the clips (and so the folds): a front-end may not change them,
+# or its runs could not be blended with the others
+CLIP_FIELDS = ("sample_rate", "silence_clips", "digital_silence", "silence_rms", "silence_seed", "silence_segment_s")
+
+
+def frontend_items(spec: str) -> list[str]:
+    """A FRONTENDS word ("win_ms=40,hop_ms=15") as FEAT items, checked: one line of error otherwise."""
+    from competition import features
+    from competition.settings import SettingsError, parse_items
+
+    items = [i for i in spec.split(",") if i]
+    try:
+        typed = parse_items(items, "FRONTENDS")
+        features.settings_with(typed)
+    except SettingsError as e:
+        raise SystemExit(f"bench-kaggle-like: {e}") from None
+    clips = sorted(set(typed) & set(CLIP_FIELDS))
+    if not typed or clips:
+        raise SystemExit(f"bench-kaggle-like: FRONTENDS word {spec!r} must set front-end fields (n_mels, win_ms, "
+                         f"hop_ms, fmin, fmax, amin, pad){'; not ' + ', '.join(clips) if clips else ''}: "
+                         "those change the clips and the folds (measure them with FEAT=)")
+    return items
+
+
+def frontend_name(run: Path) -> str:
+    """The run's feature settings that differ from the defaults ("n_mels=64"), or ""."""
+    from dataclasses import asdict
+
+    from competition import features
+
+    try:
+        record = json.loads((run / "params.json").read_text())["inputs"]
+        path = run.parents[3] / record["features_path"]  # relative to the project, as every recorded path
+        used = features.from_json(json.loads((path / "settings.json").read_text())["settings"])
+    except (OSError, KeyError, ValueError):
+        return ""
+    default = asdict(features.FeatureSettings())
+    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in asdict(used).items() if v != default[k])
 
 
 def newest_runs(project: Path, models: list[str], since: float) -> list[Path]:
@@ -119,13 +163,17 @@ def one_round(project: Path, args, sets: pd.DataFrame, round_: int, pseudo: str 
         records = [RunRecord.read(r / "params.json") for r in runs]
         models, round_ = [r.model for r in records], max(run_round(r) for r in records)
     else:
-        started = time.time()
-        stage(f"train (round {round_})", ["models.train", "--models", *args.models, "--epochs", str(args.epochs),
-                                          "--params", "default", "--n-folds", str(args.n_folds), "--verbose", "0",
-                                          "--profile", args.profile,
-                                          *(["--set", *args.set] if args.set else []),
-                                          *(["--pseudo", pseudo] if pseudo else [])], project, print, "bench-kaggle-like")
-        runs, models = newest_runs(project, args.models, started), args.models
+        runs, models = [], []
+        for frontend in [[], *args.frontends]:  # the project's features (current), then each front-end
+            started = time.time()
+            feat = [*args.feat, *frontend]
+            stage(f"train (round {round_}{', ' + ','.join(frontend) if frontend else ''})",
+                  ["models.train", "--models", *args.models, "--epochs", str(args.epochs),
+                   "--params", "default", "--n-folds", str(args.n_folds), "--verbose", "0", "--profile", args.profile,
+                   *(["--feat", *feat] if feat else []), *(["--set", *args.set] if args.set else []),
+                   *(["--pseudo", pseudo] if pseudo else [])], project, print, "bench-kaggle-like")
+            runs += newest_runs(project, args.models, started)
+            models += args.models
     name = f"kaggle-like-{int(time.time())}"
     stage(f"ensemble (round {round_})", ["submissions.ensemble", "--runs", *map(str, runs), "--priors", args.priors,
                                          "--oof", args.oof, "--name", name], project, print, "bench-kaggle-like")
@@ -135,7 +183,8 @@ def one_round(project: Path, args, sets: pd.DataFrame, round_: int, pseudo: str 
     onehot = (blend["label"].to_numpy()[:, None] == np.asarray(LABELS)[None, :]).astype(float)
     rows = []
     for m, run in zip(models, runs, strict=True):
-        rows.append({"round": round_, "what": m, "run": str(run.relative_to(project)),
+        fe = frontend_name(run)
+        rows.append({"round": round_, "what": f"{m} ({fe})" if fe else m, "run": str(run.relative_to(project)),
                      **run_scores(run, sets, args.priors)})
     honest = info["honest_cv"]
     rows.append({"round": round_, "what": f"ensemble ({info['method']}, OOF {honest['rows']})", "run": name,
@@ -196,10 +245,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="the OOF rows the ensemble blends on, as make ensemble's OOF")
     parser.add_argument("--runs", nargs="*", default=None,
                         help="finished run folders of the project (relative to it) to blend instead of training")
+    parser.add_argument("--feat", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="feature settings of the project, as make features' FEAT")
+    parser.add_argument("--frontends", nargs="*", default=[], metavar="NAME=VALUE,...",
+                        help="more front-ends every model is trained on too (FRONTENDS; fields joined by commas)")
     parser.add_argument("--workspace", type=Path, default=Path("."))
     args = parser.parse_args(argv)
-    if args.runs and args.round_two:
-        parser.error("RUNS blends finished runs; ROUND_TWO trains: give one of them")
+    if args.runs and (args.round_two or args.feat or args.frontends):
+        parser.error("RUNS blends finished runs; ROUND_TWO, FEAT and FRONTENDS train: give one of them")
+    args.frontends = [frontend_items(f) for f in args.frontends]
     if args.table:
         print(markdown(Workspace(args.workspace).bench / "kaggle-like" / "results.csv"))
         return 0
@@ -207,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (source / "train" / "audio").is_dir():
         raise SystemExit(f"bench-kaggle-like: {source} is not a data folder in the Kaggle layout "
                          "(train/audio/...); give SOURCE=<folder>")
-    label = args.label or (" ".join(args.set) or "defaults")
+    label = args.label or (" ".join([*args.feat, *args.set, *(",".join(f) for f in args.frontends)]) or "defaults")
     base = Workspace(args.workspace).bench / "kaggle-like"
     data = build(source, (base / f"data-{source.resolve().name}-{args.seed}").resolve(), seed=args.seed,
                  held_words=tuple(args.held_words), held_noise=tuple(args.held_noise))
@@ -217,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     if not args.runs:  # with RUNS the project's data, features and folds are those the runs were made on
         stage("data", ["competition.data", "--source", str(data)], project, print, "bench-kaggle-like")
-        stage("features", ["competition.features"], project, print, "bench-kaggle-like")
+        for frontend in args.frontends:  # first, so that the project's own features are the current ones
+            stage(f"features ({','.join(frontend)})", ["competition.features", "--feat", *args.feat, *frontend],
+                  project, print, "bench-kaggle-like")
+        stage("features", ["competition.features", *(["--feat", *args.feat] if args.feat else [])], project, print,
+              "bench-kaggle-like")
         stage("folds", ["folds.make_folds", "--n-folds", str(args.n_folds)], project, print, "bench-kaggle-like")
     rows, name = one_round(project, args, sets, 1)
     if args.round_two:

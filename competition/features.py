@@ -54,7 +54,14 @@ from competition.labels import (
     word_to_label,
 )
 from competition.provenance import source_hash
-from competition.settings import check_choice, check_number, check_range_pair, flatten, resolve
+from competition.settings import (
+    check_choice,
+    check_number,
+    check_range_pair,
+    flatten,
+    parse_items,
+    resolve,
+)
 from competition.workspace import Workspace
 
 FEATURE_CODE = ("competition/features.py", "competition/audio.py")  # what makes the numbers in a cache
@@ -509,12 +516,17 @@ def add_setting_args(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(option, type=float, nargs=len(f.default), default=None, dest=dest)
         else:
             parser.add_argument(option, type=type(f.default), default=None, dest=dest)
+    parser.add_argument("--feat", nargs="*", action="extend", default=[], metavar="NAME=VALUE", dest="feat_items",
+                        help="feature settings by field name (FEAT=\"n_mels=64 hop_ms=15\"); an --option of "
+                             "the same field wins")
 
 
 def typed_settings(args: argparse.Namespace) -> dict:
-    """The feature settings given on the command line, as flat overrides."""
-    return {f.name: getattr(args, f"feat_{f.name}") for f in fields(FeatureSettings)
-            if getattr(args, f"feat_{f.name}", None) is not None}
+    """The feature settings given on the command line (FEAT=NAME=VALUE pairs, then the
+    --options), as flat overrides; names and values are checked when they are applied."""
+    return {**parse_items(getattr(args, "feat_items", None) or [], "FEAT"),
+            **{f.name: getattr(args, f"feat_{f.name}") for f in fields(FeatureSettings)
+               if getattr(args, f"feat_{f.name}", None) is not None}}
 
 
 def settings_with(typed: dict, base: FeatureSettings | None = None) -> FeatureSettings:

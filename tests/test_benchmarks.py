@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,37 @@ def test_bench_oof_measures_selection_optimism_from_the_half_fold_curves(tmp_pat
     row = selection(run).iloc[0]
     assert row["best"] == 0.8 and np.isclose(row["self"], (0.9 + 0.8) / 2)
     assert np.isclose(row["cross"], (0.7 + 0.6) / 2) and np.isclose(row["last"], (0.6 + 0.8) / 2)
+
+
+@pytest.mark.slow
+def test_bench_kaggle_like_trains_every_model_on_each_front_end_and_blends_them_all(tmp_path, capsys, monkeypatch):
+    from helpers import make_tone_tree
+
+    from benchmarks import bench_kaggle_like
+
+    src = make_tone_tree(tmp_path / "src", speakers=12, background=3)
+    monkeypatch.chdir(tmp_path)
+    assert bench_kaggle_like.main([
+        "--source", str(src), "--held-words", "cat", "--held-noise", "noise_2.wav", "--models", "tutorial_cnn",
+        "--epochs", "1", "--n-folds", "2", "--profile", "toy", "--set", "batch_size=32", "tta=1",
+        "--feat", "pad=zeros", "--frontends", "n_mels=24", "--oof", "clean", "--workspace", "."]) == 0
+    results = pd.read_csv(tmp_path / "artifacts" / "bench" / "kaggle-like" / "results.csv")
+    assert list(results["what"]) == ["tutorial_cnn (pad=zeros)", "tutorial_cnn (n_mels=24,pad=zeros)",
+                                     "ensemble (" + results["what"].iloc[-1].split("(", 1)[1]]
+    assert (results["label"] == "pad=zeros batch_size=32 tta=1 n_mels=24").all()  # FEAT, SET, FRONTENDS
+    runs = [Path(r) for r in results["run"][:2]]
+    caches = [json.loads((Path("artifacts/bench/kaggle-like/project") / r / "params.json").read_text())["inputs"]
+              ["features_path"] for r in runs]
+    assert caches[0] != caches[1]  # two feature caches, one folds file: both runs are in the one ensemble
+    info = json.loads(next(Path("artifacts/bench/kaggle-like/project/artifacts/submissions").glob("*.json")).read_text())
+    assert len(info["runs"]) == 2
+    current = json.loads(Path("artifacts/bench/kaggle-like/project/artifacts/current.json").read_text())
+    (entry,) = current["data"].values()
+    assert entry["features"]["settings"]["n_mels"] == 40 and entry["features"]["settings"]["pad"] == "zeros"
+    # a front-end that would change the clips (and so the folds) is refused before any work
+    with pytest.raises(SystemExit, match="silence_segment_s"):
+        bench_kaggle_like.main(["--source", str(src), "--frontends", "silence_segment_s=0", "--workspace", "other"])
+    assert not Path("other").exists()
 
 
 @pytest.mark.slow

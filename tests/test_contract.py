@@ -252,6 +252,28 @@ def test_bad_feature_fold_and_tuning_numbers_are_one_line(tone_project, capsys):
     assert not Path("artifacts/tune").exists()
 
 
+
+def test_feat_sets_any_feature_setting_by_name_and_its_option_wins(tone_project, capsys):
+    from argparse import ArgumentParser
+
+    parser = ArgumentParser()
+    features.add_setting_args(parser)
+    typed = features.typed_settings(parser.parse_args(["--feat", "n_mels=24", "hop_ms=20", "pad=zeros",
+                                                       "--n-mels", "32"]))
+    assert features.settings_with(typed) == features.FeatureSettings(n_mels=32, hop_ms=20.0, pad="zeros")
+    before = sorted(p.name for p in Path("artifacts/features").iterdir())
+    for feat, says in ((["nmels=24"], "unknown setting 'nmels'"), (["hop_ms=fast"], "hop_ms must be a number"),
+                       (["n_mels"], "FEAT needs NAME=VALUE pairs")):
+        assert features.main(["--feat", *feat]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and "\n" not in err
+        assert train.main(["--models", "cnn_resnet", "--feat", *feat]) == 2
+        assert says in capsys.readouterr().err
+    assert sorted(p.name for p in Path("artifacts/features").iterdir()) == before  # nothing built
+    assert features.main(["--feat", "n_mels=24", "--workers", "1"]) == 0
+    assert json.loads(Path("artifacts/current.json").read_text())["data"][tone_project.manifest["fingerprint"]][
+        "features"]["settings"]["n_mels"] == 24
+
 # --- 7. one implementation of each thing -------------------------------------------------------
 
 
