@@ -1,7 +1,7 @@
 """`make bench-speed`: training speed of every model on this machine's accelerator, with
 whichever Keras backend `KERAS_BACKEND` names (tensorflow, jax or torch).
 
-Random spectrograms shaped like the cache's (101 frames x 40 mels) go through `make train`'s
+Random spectrograms shaped like the default cache's (101 frames x 64 mels) go through `make train`'s
 own feeder (models.fold.Feeder: a shuffled gather of rows per batch) into the same training
 model `make train` builds (augmentation layers; on a GPU the precision and compiled steps
 models/device.py chooses per backend).
@@ -40,7 +40,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-FRAMES, MELS = 101, 40
+from competition.features import FeatureSettings, input_shape  # noqa: E402
+
+FRAMES, MELS = input_shape(FeatureSettings())  # the default cache's: 40 mels until 2026-11-28, 64 since
 
 
 def _feed_model(n_out: int):

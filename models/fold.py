@@ -187,7 +187,7 @@ def training_model(model, aug: AugSettings, noise_bank: np.ndarray | None, seed:
     return keras.Model(inp, model(x), name="train")
 
 
-PREDICT_CHUNK = 8192  # clips per chunk: 8192 x 101 x 40 float32 is 132 MB, whatever the test set's size
+PREDICT_CHUNK = 8192  # clips per chunk: 8192 x 101 x 64 float32 is 212 MB, whatever the test set's size
 
 
 def predict(model, x: np.ndarray, s: TrainSettings, t: Targets, batch_size: int = 512,

@@ -180,7 +180,7 @@ def test_bench_kaggle_like_trains_every_model_on_each_front_end_and_blends_them_
     assert len(info["runs"]) == 2
     current = json.loads(Path("artifacts/bench/kaggle-like/project/artifacts/current.json").read_text())
     (entry,) = current["data"].values()
-    assert entry["features"]["settings"]["n_mels"] == 40 and entry["features"]["settings"]["pad"] == "zeros"
+    assert entry["features"]["settings"]["n_mels"] == 64 and entry["features"]["settings"]["pad"] == "zeros"
     # a front-end that would change the clips (and so the folds) is refused before any work
     with pytest.raises(SystemExit, match="silence_segment_s"):
         bench_kaggle_like.main(["--source", str(src), "--frontends", "silence_segment_s=0", "--workspace", "other"])

@@ -30,7 +30,7 @@ def test_spectrogram_equals_librosa():
         y=y, sr=16000, n_fft=features.n_fft(s), hop_length=features.hop_length(s),
         win_length=features.win_length(s), n_mels=s.n_mels, fmin=s.fmin, fmax=s.fmax),
         ref=1.0, amin=s.amin, top_db=None).transpose(0, 2, 1)
-    assert ours.shape == (3, 101, 40) == (3, *features.input_shape(s))
+    assert ours.shape == (3, 101, 64) == (3, *features.input_shape(s))
     np.testing.assert_allclose(ours, ref, atol=0.01)
 
 
@@ -56,7 +56,7 @@ def test_index_labels_speakers_and_silence(tone_project):
     assert silence["speaker"].str.startswith("noise-").all()
     assert set(silence["source"]) <= {"noise:noise_0", "noise:noise_1", "digital_silence"}
     assert len(cache.train) == len(idx) and cache.train.dtype == np.float16
-    assert cache.train.shape[1:] == (101, 40)
+    assert cache.train.shape[1:] == (101, 64)
     assert len(cache.test) == len(cache.test_index) == len(pd.read_csv(Path("data/raw/test_solution.csv")))
 
 
@@ -96,7 +96,7 @@ def test_silence_clips_are_deterministic_quiet_and_tagged():
 def test_noise_bank_is_power_in_one_second_windows(tone_project):
     cache, _ = tone_project.load()
     # two 3 s recordings, windows every 0.5 s: 5 each
-    assert cache.noise.shape == (10, 101, 40) and cache.noise.dtype == np.float32
+    assert cache.noise.shape == (10, 101, 64) and cache.noise.dtype == np.float32
     assert (np.asarray(cache.noise) >= 0).all()
     assert list(cache.noise_index["source"].unique()) == ["noise_0", "noise_1"]
 
