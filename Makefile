@@ -202,12 +202,12 @@ bench-stretch: $(STAMP) ## Time-stretch three ways (opencv in the feeder, keras.
 	$(PYTHON) -m benchmarks.bench_stretch
 
 .PHONY: bench-kaggle-like
-bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, FEAT, FRONTENDS, LABEL, PRIORS, OOF, RUNS, ROUND_TWO=1)
+bench-kaggle-like: $(STAMP) ## Plain dev test against a Kaggle-like one (unseen words, unseen noise 0-20 dB) for each model and the ensemble (SOURCE, BENCH_MODELS, EPOCHS, N_FOLDS, SET, FEAT, FRONTENDS, LABEL, PRIORS, OOF, RUNS, ORACLE=1, ROUND_TWO=1)
 	$(PYTHON) -m benchmarks.bench_kaggle_like $(if $(SOURCE),--source $(SOURCE)) $(if $(BENCH_MODELS),--models $(BENCH_MODELS)) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(N_FOLDS),--n-folds $(N_FOLDS)) $(if $(SET),--set $(SET)) \
 		$(if $(LABEL),--label "$(LABEL)") $(if $(filter command line,$(origin PRIORS)),--priors $(PRIORS)) \
 		$(if $(ROUND_TWO),--round-two) $(if $(TABLE),--table) --oof $(OOF) $(if $(RUNS),--runs $(RUNS)) \
-		$(if $(FEAT),--feat $(FEAT)) $(if $(FRONTENDS),--frontends $(FRONTENDS))
+		$(if $(FEAT),--feat $(FEAT)) $(if $(FRONTENDS),--frontends $(FRONTENDS)) $(if $(ORACLE),--oracle)
 
 .PHONY: bench-oof
 bench-oof: $(STAMP) ## How honest the OOF predictions are: selection leak of the kept epoch, calibration before or after averaging folds (PROJECT)

@@ -27,6 +27,8 @@ settings: a rerun with the same settings resumes or reuses them.
     make bench-kaggle-like RUNS="artifacts/runs/crnn_vgg/<id> ..." OOF=both
                                                              # blend runs already in the project (their
                                                              # folders, relative to it): no training
+    make bench-kaggle-like RUNS="..." ORACLE=1               # how much any equal-weight blend of 2-4 of
+                                                             # them could gain (reads the answer key)
     make bench-kaggle-like FEAT="pad=zeros" LABEL=zero-pad   # other feature settings (make features FEAT)
     make bench-kaggle-like FRONTENDS="n_mels=64 win_ms=40,hop_ms=15,n_mels=64"
                                                              # every model also on these front-ends (one
@@ -115,11 +117,10 @@ def newest_runs(project: Path, models: list[str], since: float) -> list[Path]:
     return out
 
 
-def run_scores(run: Path, sets: pd.DataFrame, mode: str) -> dict:
-    """A run's accuracy on each test after the ensemble's correction (its own OOF calibration
-    and PRIORS=`mode`), and its OOF accuracy raw and weighted to balanced labels."""
-    from competition import metrics
-    from competition.calibration import IDENTITY, calibrate, fit_calibration
+def corrected(run: Path, mode: str) -> dict:
+    """A run's test probabilities after the ensemble's correction (its own OOF calibration and
+    PRIORS=`mode`), with what made them: {fixed, fnames, oof, y, cal}."""
+    from competition.calibration import IDENTITY, fit_calibration
     from competition.labels import LABEL_INDEX
     from competition.provenance import RunRecord
     from submissions import priors
@@ -132,12 +133,47 @@ def run_scores(run: Path, sets: pd.DataFrame, mode: str) -> dict:
     fnames = pd.read_csv(project / record.inputs.features_path / "test_index.csv", keep_default_na=False)["fname"]
     cal = fit_calibration(oof, y) if mode != "none" else IDENTITY
     fixed, _ = priors.correct(test, priors.train_priors(y, len(LABELS)), mode, cal)
+    return {"fixed": fixed, "fnames": fnames, "oof": oof, "y": y, "cal": cal}
+
+
+def run_scores(run: Path, sets: pd.DataFrame, mode: str) -> dict:
+    """A run's accuracy on each test after the ensemble's correction (its own OOF calibration
+    and PRIORS=`mode`), and its OOF accuracy raw and weighted to balanced labels."""
+    from competition import metrics
+    from competition.calibration import calibrate
+
+    c = corrected(run, mode)
+    fixed, fnames, oof, y, cal = c["fixed"], c["fnames"], c["oof"], c["y"], c["cal"]
     w = metrics.test_weights(y)
     noisy = np.load(run / "oof_noisy.npy") if (run / "oof_noisy.npy").is_file() else None
     doc = metrics.expected_accuracy(calibrate(oof, cal), y, w, fixed)
     return {**scores(fixed, fnames, sets), "oof": metrics.accuracy(oof, y), "oof_balanced": metrics.accuracy(oof, y, w),
             "noisy_oof": np.nan if noisy is None else metrics.accuracy(noisy, y, w),
             **expected_per_set(doc, fixed, fnames, sets)}
+
+
+def subset_gains(runs: list[Path], sets: pd.DataFrame, mode: str, test: str = "kaggle_like",
+                 sizes: tuple[int, ...] = (2, 3, 4)) -> pd.DataFrame:
+    """Every subset of `runs` (of each size in `sizes`) blended with equal weights (the mean of
+    the runs' corrected log-probabilities), scored on `test` with the answer key, against the
+    subset's best member: (runs, accuracy, best_member, gain), best gain first. A diagnosis of
+    how much any blend of these members could gain (ORACLE=1); it reads the test labels, so
+    nothing may be chosen by it."""
+    from itertools import combinations
+
+    c = {r: corrected(r, mode) for r in runs}
+    logp = {r: np.log(np.clip(v["fixed"], 1e-7, 1.0)) for r, v in c.items()}
+    fnames = c[runs[0]]["fnames"]
+    single = {r: scores(v["fixed"], v["fnames"], sets)[test] for r, v in c.items()}
+    rows = []
+    for k in sizes:
+        for subset in combinations(runs, k):
+            acc = scores(np.mean([logp[r] for r in subset], axis=0), fnames, sets)[test]
+            best = max(single[r] for r in subset)
+            rows.append({"runs": " + ".join(f"{r.parent.name}/{r.name}" for r in subset), "accuracy": acc,
+                         "best_member": best, "gain": acc - best})
+    return pd.DataFrame(rows, columns=["runs", "accuracy", "best_member", "gain"]).sort_values(
+        "gain", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def expected_per_set(doc: dict, probs: np.ndarray, fnames, sets: pd.DataFrame) -> dict[str, float]:
@@ -249,25 +285,37 @@ def main(argv: list[str] | None = None) -> int:
                         help="feature settings of the project, as make features' FEAT")
     parser.add_argument("--frontends", nargs="*", default=[], metavar="NAME=VALUE,...",
                         help="more front-ends every model is trained on too (FRONTENDS; fields joined by commas)")
+    parser.add_argument("--oracle", action="store_true",
+                        help="with RUNS: how much any equal-weight blend of 2-4 of them gains over its best member "
+                             "on the Kaggle-like test (reads the answer key: a diagnosis, nothing is chosen by it)")
     parser.add_argument("--workspace", type=Path, default=Path("."))
     args = parser.parse_args(argv)
+    if args.oracle and not args.runs:
+        parser.error("ORACLE=1 needs RUNS=<finished runs of the project>")
     if args.runs and (args.round_two or args.feat or args.frontends):
         parser.error("RUNS blends finished runs; ROUND_TWO, FEAT and FRONTENDS train: give one of them")
     args.frontends = [frontend_items(f) for f in args.frontends]
     if args.table:
         print(markdown(Workspace(args.workspace).bench / "kaggle-like" / "results.csv"))
         return 0
-    source = args.source or DEV_DATA
-    if not (source / "train" / "audio").is_dir():
-        raise SystemExit(f"bench-kaggle-like: {source} is not a data folder in the Kaggle layout "
-                         "(train/audio/...); give SOURCE=<folder>")
     label = args.label or (" ".join([*args.feat, *args.set, *(",".join(f) for f in args.frontends)]) or "defaults")
     base = Workspace(args.workspace).bench / "kaggle-like"
-    data = build(source, (base / f"data-{source.resolve().name}-{args.seed}").resolve(), seed=args.seed,
-                 held_words=tuple(args.held_words), held_noise=tuple(args.held_noise))
-    sets = pd.read_csv(data / "benchmark_sets.csv", keep_default_na=False)
     project = (base / "project").resolve()  # stages run with the project as their working folder
-    project.mkdir(parents=True, exist_ok=True)
+    if args.runs:  # the test sets of the data the runs were made on: the project's data/raw
+        try:
+            sets = pd.read_csv(project / "data" / "raw" / "benchmark_sets.csv", keep_default_na=False)
+        except FileNotFoundError:
+            raise SystemExit(f"bench-kaggle-like: {project} holds no Kaggle-like data; RUNS blends runs an "
+                             "earlier make bench-kaggle-like trained there") from None
+    else:
+        source = args.source or DEV_DATA
+        if not (source / "train" / "audio").is_dir():
+            raise SystemExit(f"bench-kaggle-like: {source} is not a data folder in the Kaggle layout "
+                             "(train/audio/...); give SOURCE=<folder>")
+        data = build(source, (base / f"data-{source.resolve().name}-{args.seed}").resolve(), seed=args.seed,
+                     held_words=tuple(args.held_words), held_noise=tuple(args.held_noise))
+        sets = pd.read_csv(data / "benchmark_sets.csv", keep_default_na=False)
+        project.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if not args.runs:  # with RUNS the project's data, features and folds are those the runs were made on
         stage("data", ["competition.data", "--source", str(data)], project, print, "bench-kaggle-like")
@@ -277,6 +325,14 @@ def main(argv: list[str] | None = None) -> int:
         stage("features", ["competition.features", *(["--feat", *args.feat] if args.feat else [])], project, print,
               "bench-kaggle-like")
         stage("folds", ["folds.make_folds", "--n-folds", str(args.n_folds)], project, print, "bench-kaggle-like")
+    if args.oracle:
+        gains = subset_gains([(project / r).resolve() for r in args.runs], sets, args.priors)
+        print(f"equal-weight blends of {len(args.runs)} runs, on the Kaggle-like test (answer key: diagnosis only); "
+              f"best gains over each subset's best member:")
+        with pd.option_context("display.width", 200, "display.max_colwidth", 120):
+            print(gains.head(10).to_string(index=False, formatters={
+                "accuracy": "{:.4f}".format, "best_member": "{:.4f}".format, "gain": "{:+.4f}".format}))
+        return 0
     rows, name = one_round(project, args, sets, 1)
     if args.round_two:
         pseudo_name = f"{name}-pseudo"

@@ -181,6 +181,17 @@ def test_bench_kaggle_like_trains_every_model_on_each_front_end_and_blends_them_
     current = json.loads(Path("artifacts/bench/kaggle-like/project/artifacts/current.json").read_text())
     (entry,) = current["data"].values()
     assert entry["features"]["settings"]["n_mels"] == 64 and entry["features"]["settings"]["pad"] == "zeros"
+    # ORACLE: the equal-weight blend of the two runs against its better member, read from the answer key
+    capsys.readouterr()
+    project = Path("artifacts/bench/kaggle-like/project").resolve()
+    assert bench_kaggle_like.main(["--runs", *map(str, runs), "--oracle", "--workspace", "."]) == 0
+    assert "answer key: diagnosis only" in capsys.readouterr().out
+    sets = pd.read_csv(project / "data" / "raw" / "benchmark_sets.csv", keep_default_na=False)
+    gains = bench_kaggle_like.subset_gains([project / r for r in runs], sets, "uniform", sizes=(2,))
+    assert len(gains) == 1
+    assert gains["best_member"][0] == pytest.approx(results["kaggle_like"][:2].max())
+    assert gains["gain"][0] == pytest.approx(gains["accuracy"][0] - gains["best_member"][0])
+    assert len(pd.read_csv(tmp_path / "artifacts" / "bench" / "kaggle-like" / "results.csv")) == len(results)
     # a front-end that would change the clips (and so the folds) is refused before any work
     with pytest.raises(SystemExit, match="silence_segment_s"):
         bench_kaggle_like.main(["--source", str(src), "--frontends", "silence_segment_s=0", "--workspace", "other"])
