@@ -76,7 +76,8 @@ class FeatureSettings:
     win_ms: float = 30.0
     hop_ms: float = 10.0
     # 64, not 40: on the Kaggle-like benchmark (README) crnn_vgg and crnn_resnet were better with 64
-    # bands on every fold's OOF, the noisy OOF copies and both tests, for ~30% more time per fold (2 CPU cores)
+    # bands on every fold's OOF, the noisy OOF copies and both tests, and so was the ensemble of the
+    # three default models, though cnn_resnet alone was worse; ~30% more time per fold (2 CPU cores)
     n_mels: int = 64
     fmin: float = 20.0
     fmax: float = 8_000.0
