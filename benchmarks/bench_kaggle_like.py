@@ -30,7 +30,7 @@ settings: a rerun with the same settings resumes or reuses them.
     make bench-kaggle-like RUNS="..." ORACLE=1               # how much any equal-weight blend of 2-4 of
                                                              # them could gain (reads the answer key)
     make bench-kaggle-like FEAT="pad=zeros" LABEL=zero-pad   # other feature settings (make features FEAT)
-    make bench-kaggle-like FRONTENDS="n_mels=64 win_ms=40,hop_ms=15,n_mels=64"
+    make bench-kaggle-like FRONTENDS="n_mels=40 win_ms=40,hop_ms=15"
                                                              # every model also on these front-ends (one
                                                              # per word, fields joined by commas), all
                                                              # of them in one ensemble
@@ -67,22 +67,28 @@ FOLDS = 3
 CLIP_FIELDS = ("sample_rate", "silence_clips", "digital_silence", "silence_rms", "silence_seed", "silence_segment_s")
 
 
-def frontend_items(spec: str) -> list[str]:
-    """A FRONTENDS word ("win_ms=40,hop_ms=15") as FEAT items, checked: one line of error otherwise."""
+def frontend_items(spec: str, feat: list[str] = ()) -> list[str]:
+    """A FRONTENDS word ("win_ms=40,hop_ms=15") as FEAT items, checked against the project's
+    FEAT: one line of error for a bad name or value, a clip setting, or no change at all."""
+    from dataclasses import fields
+
     from competition import features
     from competition.settings import SettingsError, parse_items
 
     items = [i for i in spec.split(",") if i]
     try:
         typed = parse_items(items, "FRONTENDS")
-        features.settings_with(typed)
+        base = features.settings_with(parse_items(feat, "FEAT"))
+        same = features.settings_with({**parse_items(feat, "FEAT"), **typed}) == base
     except SettingsError as e:
         raise SystemExit(f"bench-kaggle-like: {e}") from None
     clips = sorted(set(typed) & set(CLIP_FIELDS))
-    if not typed or clips:
-        raise SystemExit(f"bench-kaggle-like: FRONTENDS word {spec!r} must set front-end fields (n_mels, win_ms, "
-                         f"hop_ms, fmin, fmax, amin, pad){'; not ' + ', '.join(clips) if clips else ''}: "
-                         "those change the clips and the folds (measure them with FEAT=)")
+    if same or clips:
+        allowed = ", ".join(f.name for f in fields(features.FeatureSettings) if f.name not in CLIP_FIELDS)
+        why = (f"not {', '.join(clips)}: those change the clips and the folds (measure them with FEAT=)" if clips
+               else "these are the project's own features")
+        raise SystemExit(f"bench-kaggle-like: FRONTENDS word {spec!r} must change front-end settings ({allowed}); "
+                         + why)
     return items
 
 
@@ -294,7 +300,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("ORACLE=1 needs RUNS=<finished runs of the project>")
     if args.runs and (args.round_two or args.feat or args.frontends):
         parser.error("RUNS blends finished runs; ROUND_TWO, FEAT and FRONTENDS train: give one of them")
-    args.frontends = [frontend_items(f) for f in args.frontends]
+    try:
+        from competition import features
+        from competition.settings import SettingsError, parse_items
+
+        features.settings_with(parse_items(args.feat, "FEAT"))
+    except SettingsError as e:
+        raise SystemExit(f"bench-kaggle-like: {e}") from None
+    args.frontends = [frontend_items(f, args.feat) for f in args.frontends]
     if args.table:
         print(markdown(Workspace(args.workspace).bench / "kaggle-like" / "results.csv"))
         return 0

@@ -195,6 +195,9 @@ def test_bench_kaggle_like_trains_every_model_on_each_front_end_and_blends_them_
     # a front-end that would change the clips (and so the folds) is refused before any work
     with pytest.raises(SystemExit, match="silence_segment_s"):
         bench_kaggle_like.main(["--source", str(src), "--frontends", "silence_segment_s=0", "--workspace", "other"])
+    with pytest.raises(SystemExit, match="the project's own features"):  # the same runs twice in one blend
+        bench_kaggle_like.main(["--source", str(src), "--feat", "n_mels=24", "--frontends", "n_mels=24",
+                                "--workspace", "other"])
     assert not Path("other").exists()
 
 
