@@ -115,8 +115,10 @@ def _worker_env():
 
 
 def _two_workers(extra: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "models.tune", *TOY_ARGS, "--trials", "4", "--workers", "2",
-                           "--epochs", "1", *extra], env=env, capture_output=True, text=True, timeout=600)
+    # the cheapest model: what is under test is the shared storage, not the model
+    args = [*TOY_ARGS[:1], "tutorial_cnn", *TOY_ARGS[2:]]
+    return subprocess.run([sys.executable, "-m", "models.tune", *args, "--trials", "4", "--workers", "2",
+                           *extra], env=env, capture_output=True, text=True, timeout=600)
 
 
 def _check_four_trials_once(study):
@@ -131,7 +133,8 @@ def _check_four_trials_once(study):
 def test_two_workers_share_one_journal_study(tone_project):
     proc = _two_workers([], _worker_env())
     assert proc.returncode == 0, proc.stderr[-2000:]
-    _check_four_trials_once(optuna.load_study(study_name="cnn_resnet", storage=tune.storage_for("cnn_resnet", None, WS)))
+    _check_four_trials_once(optuna.load_study(study_name="tutorial_cnn",
+                                              storage=tune.storage_for("tutorial_cnn", None, WS)))
     assert "worker 2: 2 trials" in proc.stdout
 
 
@@ -140,10 +143,10 @@ def test_two_workers_share_one_postgresql_study(tone_project, postgres_url):
     env = dict(_worker_env(), OPTUNA_STORAGE=postgres_url)
     proc = _two_workers([], env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    _check_four_trials_once(optuna.load_study(study_name="cnn_resnet", storage=postgres_url))
+    _check_four_trials_once(optuna.load_study(study_name="tutorial_cnn", storage=postgres_url))
     assert "not-a-secret" not in proc.stdout + proc.stderr
-    assert "not-a-secret" not in Path("artifacts/tune/cnn_resnet/best.json").read_text()
-    assert TunedRecord.read(Path("artifacts/tune/cnn_resnet/best.json")).storage.startswith("postgresql://kws:***@")
+    assert "not-a-secret" not in Path("artifacts/tune/tutorial_cnn/best.json").read_text()
+    assert TunedRecord.read(Path("artifacts/tune/tutorial_cnn/best.json")).storage.startswith("postgresql://kws:***@")
 
 
 def test_a_study_from_other_data_is_refused(tone_project, capsys):
