@@ -233,7 +233,7 @@ test-fast: $(STAMP) ## The tests that do not train, tune or build real data (abo
 .PHONY: test-backend
 test-backend: $(STAMP) ## The model, augmentation and training tests on BACKEND=jax|torch with TensorFlow hidden (CI: jax)
 	@if [ "$(BACKEND)" = tensorflow ]; then echo "make test-backend BACKEND=jax (or torch); make test covers tensorflow"; exit 2; fi
-	$(PYTHON) -m pytest --durations=10 tests/test_models.py tests/test_augment.py tests/test_train.py $(PYTEST_ARGS)
+	$(PYTHON) -m pytest --durations=10 tests/test_models.py tests/test_augment.py tests/test_frontend.py tests/test_train.py $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(STAMP) ## Check the code with ruff

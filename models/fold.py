@@ -19,7 +19,7 @@ from competition import metrics
 from competition.features import Cache, silence_segment
 from competition.labels import COMMANDS, LABEL_INDEX, LABELS, SILENCE, UNKNOWN, word_to_label
 from competition.pseudo import PseudoError, PseudoSet
-from models import registry
+from models import frontend, registry
 from models.augment import NoiseMix, augmenter, db_to_power, shift_frames
 from models.device import configure_device
 from models.settings import AugSettings, TrainSettings
@@ -170,11 +170,14 @@ def synthetic_unknowns(xb: np.ndarray, yb: np.ndarray, labels12: np.ndarray, tar
 # --- model assembly ----------------------------------------------------------------------------
 
 
-def inference_model(body, mean: float, std: float):
-    """Normalisation (fixed, from the training fold) + the registry model: what is saved."""
+def inference_model(body, mean: float, std: float, kind: str = "logmel", hop_ms: float = 10.0):
+    """Front-end `kind` (models/frontend.py) + normalisation (fixed, from the training fold;
+    `mean` and `std` of the front-end's output) + the registry model: what is saved."""
     inp = keras.Input(body.input_shape[1:])
+    layer = frontend.front(kind, body.input_shape[1], hop_ms)
+    x = inp if layer is None else layer(inp)
     # float32 also under mixed precision: dB values near -60 lose 0.1 dB in bfloat16 before the mean is taken off
-    x = keras.layers.Normalization(mean=mean, variance=std**2, name="normalise", dtype="float32")(inp)
+    x = keras.layers.Normalization(mean=mean, variance=std**2, name="normalise", dtype="float32")(x)
     return keras.Model(inp, body(x), name=f"{body.name}_inference")
 
 
@@ -266,6 +269,7 @@ class FoldData:
     # to validation: `pseudo_x` `(clips, frames, mels)` float16, `pseudo_targets` `(clips, 12)` float32
     pseudo_x: np.ndarray | None = None
     pseudo_targets: np.ndarray | None = None
+    hop_ms: float = 10.0  # the cache's frame hop (the PCEN front-end's time constant is in seconds)
 
     @property
     def labels(self) -> np.ndarray:
@@ -301,6 +305,7 @@ def load_fold_data(cache: Cache, folds: pd.DataFrame, pseudo: PseudoSet | None =
         noise_index=noise_index,
         pseudo_x=pseudo_x,
         pseudo_targets=pseudo_targets,
+        hop_ms=float(cache.settings.get("settings", {}).get("hop_ms", 10.0)),
     )
 
 
@@ -374,10 +379,10 @@ def train_fold(name: str, params, s: TrainSettings, data: FoldData, k: int, *, d
     train_rows = np.flatnonzero(data.fold != k)
     val_rows = np.flatnonzero(data.fold == k)
     sample = np.asarray(data.x[train_rows[:: max(1, len(train_rows) // 2000)]], dtype=np.float32)
-    mean, std = float(sample.mean()), float(sample.std() + 1e-6)
+    mean, std = frontend.statistics(s.frontend, sample, data.hop_ms)
 
     body = registry.get(name).build(params, data.x.shape[1:], len(t.names))
-    model = inference_model(body, mean, std)
+    model = inference_model(body, mean, std, s.frontend, data.hop_ms)
     trainer = training_model(model, s.aug, fold_noise(data, val_rows), seed=s.seed * 1000 + k)
     unknown = t.to_labels[:, LABEL_INDEX[UNKNOWN]]
     x_fit, y_fit, labels_fit, rows_fit, soft = data.x, y, labels12, train_rows, None

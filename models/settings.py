@@ -14,6 +14,7 @@ BALANCE = ("balanced", "subsample", "weights", "none")
 TARGETS = ("labels", "words")
 KEEP = ("best", "last")
 TTA_VIEWS = (1, 3, 5)
+FRONTENDS = ("logmel", "pcen")  # models/frontend.py
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class TrainSettings:
     # last: the weights after the last epoch (cosine decay ends at lr 0); best: the epoch with the best
     # validation accuracy, chosen on the rows whose predictions become OOF (optimistic: README, "Selection leak")
     keep: str = "last"
+    # what the model sees of the log-mel (models/frontend.py): logmel (the dB values, normalised) or
+    # pcen (per-channel energy normalisation: each band divided by its own running average)
+    frontend: str = "logmel"
     seed: int = 0
     aug: AugSettings = field(default_factory=AugSettings)
 
@@ -86,6 +90,7 @@ class TrainSettings:
         check_choice("tta", self.tta, TTA_VIEWS)
         check_number("tta_frames", self.tta_frames, 0, 100, integer=True)
         check_choice("keep", self.keep, KEEP)
+        check_choice("frontend", self.frontend, FRONTENDS)
         check_number("seed", self.seed, 0, 2**31 - 1, integer=True)
 
 

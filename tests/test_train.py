@@ -321,11 +321,11 @@ def spy_fold(data, k, monkeypatch, s=None, stop: str | None = None) -> dict:
         seen["epochs"].append(out)
         return out
 
-    def norm(body, mean, std):
+    def norm(body, mean, std, *front):
         seen["mean"], seen["std"] = mean, std
         if stop == "norm":
             raise Seen
-        return real_norm(body, mean, std)
+        return real_norm(body, mean, std, *front)
 
     def aug(model, a, bank, seed):
         seen["bank"] = np.asarray(bank)
