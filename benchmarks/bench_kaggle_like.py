@@ -93,20 +93,23 @@ def frontend_items(spec: str, feat: list[str] = ()) -> list[str]:
 
 
 def frontend_name(run: Path) -> str:
-    """The run's feature settings that differ from the defaults ("n_mels=64"), or ""."""
+    """The run's front-end where it is not the default: its model front-end (SET frontend=pcen)
+    and the feature settings that differ from the defaults ("frontend=pcen,n_mels=40"), or ""."""
     from dataclasses import asdict
 
     from competition import features
 
     try:
-        record = json.loads((run / "params.json").read_text())["inputs"]
-        path = run.parents[3] / record["features_path"]  # relative to the project, as every recorded path
+        params = json.loads((run / "params.json").read_text())
+        path = run.parents[3] / params["inputs"]["features_path"]  # relative to the project, as every recorded path
         used = features.from_json(json.loads((path / "settings.json").read_text())["settings"])
     except (OSError, KeyError, ValueError):
         return ""
     default = asdict(features.FeatureSettings())
-    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in asdict(used).items() if v != default[k])
+    model_front = params.get("train", {}).get("frontend", "logmel")
+    return ",".join([*([f"frontend={model_front}"] if model_front != "logmel" else []),
+                     *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in asdict(used).items() if v != default[k])])
 
 
 def newest_runs(project: Path, models: list[str], since: float) -> list[Path]:
