@@ -7,7 +7,9 @@ after augmentation (which works on dB and mel power) and before the registry mod
   divided by a running average of itself (an automatic gain control, time constant 0.4 s) and
   compressed by a root instead of a log: a stationary background sinks towards zero while
   onsets stand out, whatever the level. The same formula as `librosa.pcen` (a test compares
-  them), written with `keras.ops` so it runs inside the model on every backend.
+  them), written with `keras.ops` so it runs inside the model on every backend;
+- `pcen_learned`: the same, with each band's gain, bias and power trained with the model
+  (from librosa's values; the smoother stays fixed).
 
 A run's front-end is the training setting `frontend` (`SET="frontend=pcen"`): part of its
 identity, saved inside `model.keras`, so prediction needs nothing but the model.
@@ -35,18 +37,30 @@ class PCEN(layers.Layer):
     matrix, so it is one matmul on any backend instead of a sequential scan."""
 
     def __init__(self, frames: int, hop_ms: float = 10.0, time_constant: float = 0.4, gain: float = 0.98,
-                 bias: float = 2.0, power: float = 0.5, eps: float = 1e-6, **kw):
+                 bias: float = 2.0, power: float = 0.5, eps: float = 1e-6, learn: bool = False, **kw):
         super().__init__(**{"dtype": "float32", **kw})  # powers of 1e-10 are 0 in bfloat16
         self.frames, self.hop_ms, self.time_constant = int(frames), float(hop_ms), float(time_constant)
         self.gain, self.bias, self.power, self.eps = float(gain), float(bias), float(power), float(eps)
+        self.learn = bool(learn)
         self.smoother = ops.convert_to_tensor(smoothing_matrix(self.frames, smoothing_coefficient(
             self.time_constant, self.hop_ms)))
+
+    def build(self, input_shape):
+        if self.learn:  # per-band gain, bias and power, trained in the log domain (Wang et al.), from librosa's values
+            mels = input_shape[-1]
+            self.log_gain, self.log_bias, self.log_power = (
+                self.add_weight(name=name, shape=(mels,), initializer=keras.initializers.Constant(math.log(value)))
+                for name, value in (("log_gain", self.gain), ("log_bias", self.bias), ("log_power", self.power)))
 
     def call(self, x):
         e = db_to_power(ops.cast(x, "float32"))
         m = ops.einsum("tj,bjm->btm", self.smoother, e)
-        agc = ops.exp(-self.gain * ops.log(self.eps + m))
-        return ops.power(e * agc + self.bias, self.power) - self.bias**self.power
+        if self.learn:
+            gain, bias, power = ops.exp(self.log_gain), ops.exp(self.log_bias), ops.exp(self.log_power)
+        else:
+            gain, bias, power = self.gain, self.bias, self.power
+        agc = ops.exp(-gain * ops.log(self.eps + m))
+        return ops.power(e * agc + bias, power) - ops.power(bias, power)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -54,7 +68,7 @@ class PCEN(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "frames": self.frames, "hop_ms": self.hop_ms,
                 "time_constant": self.time_constant, "gain": self.gain, "bias": self.bias,
-                "power": self.power, "eps": self.eps}
+                "power": self.power, "eps": self.eps, "learn": self.learn}
 
 
 def smoothing_coefficient(time_constant: float, hop_ms: float) -> float:
@@ -75,8 +89,8 @@ def smoothing_matrix(frames: int, s: float) -> np.ndarray:
 
 def front(kind: str, frames: int, hop_ms: float) -> layers.Layer | None:
     """The layer of front-end `kind` before the normalisation, or None for `logmel`."""
-    if kind == "pcen":
-        return PCEN(frames, hop_ms, name="pcen")
+    if kind in ("pcen", "pcen_learned"):
+        return PCEN(frames, hop_ms, learn=kind == "pcen_learned", name="pcen")
     if kind != "logmel":
         raise ValueError(f"unknown front-end {kind!r}; known: {', '.join(FRONTENDS)}")
     return None

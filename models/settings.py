@@ -14,7 +14,7 @@ BALANCE = ("balanced", "subsample", "weights", "none")
 TARGETS = ("labels", "words")
 KEEP = ("best", "last")
 TTA_VIEWS = (1, 3, 5)
-FRONTENDS = ("logmel", "pcen")  # models/frontend.py
+FRONTENDS = ("logmel", "pcen", "pcen_learned")  # models/frontend.py
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,21 @@ def test_a_run_with_set_frontend_pcen_trains_a_pcen_model_and_is_another_run(ton
     assert 0 < float(np.ravel(keras.ops.convert_to_numpy(norm.mean))[0]) < 5  # PCEN values, not dB (~ -50)
     assert not any(isinstance(layer, frontend.PCEN)
                    for layer in keras.saving.load_model(logmel / "fold_0" / "model.keras").layers)
+
+
+def test_learned_pcen_starts_as_fixed_pcen_and_its_band_parameters_train_and_save(tmp_path):
+    x = np.random.default_rng(4).uniform(-90, -10, (8, 101, 6)).astype(np.float32)
+    learned = frontend.PCEN(101, 10.0, learn=True)
+    np.testing.assert_allclose(np.asarray(keras.ops.convert_to_numpy(learned(x))), pcen(x), rtol=1e-5, atol=1e-6)
+    assert sorted(w.path.split("/")[-1] for w in learned.trainable_weights) == ["log_bias", "log_gain", "log_power"]
+    inp = keras.Input((101, 6))
+    model = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(learned(inp))))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = [np.array(keras.ops.convert_to_numpy(w)) for w in learned.trainable_weights]
+    model.train_on_batch(x, np.ones((8, 1), np.float32))
+    after = [np.array(keras.ops.convert_to_numpy(w)) for w in learned.trainable_weights]
+    assert all(np.abs(a - b).max() > 0 for a, b in zip(after, before, strict=True))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), np.asarray(model.predict(x, verbose=0)),
+                               rtol=1e-5, atol=1e-6)
