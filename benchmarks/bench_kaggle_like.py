@@ -112,18 +112,45 @@ def frontend_name(run: Path) -> str:
                        for k, v in asdict(used).items() if v != default[k])])
 
 
-def newest_runs(project: Path, models: list[str], since: float) -> list[Path]:
-    """The run of each model that the train stage (started at `since`) finished: its cv.json is
-    rewritten when the stage combines its folds, so the newest cv.json written since then (another
-    process training the same model in the same project may have written one too)."""
+def newest_runs(project: Path, models: list[str], since: float, set_items: list[str] = (),
+                feat_items: list[str] = (), pseudo: str | None = None) -> list[Path]:
+    """The run of each model that the train stage (started at `since`, with `set_items` as SET,
+    `feat_items` as FEAT and the pseudo-label set `pseudo`) finished: its cv.json is rewritten
+    when the stage combines its folds, so the newest cv.json written since then among the runs
+    made with those settings (another process training in the same project may have finished a
+    run of the same model with other settings meanwhile)."""
     out = []
     for m in models:
         done = [(p.stat().st_mtime, p.parent) for p in (project / "artifacts" / "runs" / m).glob("*/cv.json")
-                if p.stat().st_mtime >= since]
+                if p.stat().st_mtime >= since and made_with(p.parent, set_items, feat_items, pseudo)]
         if not done:
             raise SystemExit(f"bench-kaggle-like: no finished run of {m} from this train stage")
         out.append(max(done)[1])
     return out
+
+
+def made_with(run: Path, set_items: list[str], feat_items: list[str], pseudo: str | None) -> bool:
+    """Whether `run` was trained with exactly these SET items typed, these FEAT feature settings
+    and this pseudo-label set (by its params.json and its feature cache's settings.json)."""
+    from competition import features
+    from competition.settings import parse_items
+
+    try:
+        record = json.loads((run / "params.json").read_text())
+        cache = json.loads((run.parents[3] / record["inputs"]["features_path"] / "settings.json").read_text())
+    except (OSError, KeyError, ValueError):
+        return False
+    typed = parse_items(set_items)
+    sources = {k.split(".", 1)[1]: k for k, v in record["sources"].items() if v == "typed (SET)"}
+    if set(sources) != set(typed) or (record["inputs"].get("pseudo") or {}).get("name") != pseudo:
+        return False
+    for name, key in sources.items():
+        value = record
+        for part in key.split("."):
+            value = value[part]
+        if json.dumps(value) != json.dumps(typed[name]) and value != typed[name]:
+            return False
+    return features.from_json(cache["settings"]) == features.settings_with(parse_items(feat_items, "FEAT"))
 
 
 def corrected(run: Path, mode: str) -> dict:
@@ -217,7 +244,7 @@ def one_round(project: Path, args, sets: pd.DataFrame, round_: int, pseudo: str 
                    "--params", "default", "--n-folds", str(args.n_folds), "--verbose", "0", "--profile", args.profile,
                    *(["--feat", *feat] if feat else []), *(["--set", *args.set] if args.set else []),
                    *(["--pseudo", pseudo] if pseudo else [])], project, print, "bench-kaggle-like")
-            runs += newest_runs(project, args.models, started)
+            runs += newest_runs(project, args.models, started, args.set, feat, pseudo)
             models += args.models
     name = f"kaggle-like-{int(time.time())}"
     stage(f"ensemble (round {round_})", ["submissions.ensemble", "--runs", *map(str, runs), "--priors", args.priors,

@@ -144,6 +144,45 @@ def test_kaggle_like_scores_each_set_and_the_unknown_unknowns():
     assert scores(probs[::-1], ["d", "c", "b", "a"], sets)["plain"] == 0.5  # rows matched by name, not position
 
 
+def test_the_kaggle_like_bench_takes_its_own_runs_not_those_another_process_finished_meanwhile(tmp_path):
+    """Two benchmarks training the same model in one project (one with SET=frontend=pcen): each
+    blends the run made with its own settings, though the other's finished later."""
+    import os
+    from dataclasses import asdict, replace
+
+    from benchmarks.bench_kaggle_like import newest_runs
+    from competition.features import FeatureSettings
+
+    def fake_run(run_id, typed, train, features, pseudo=None, mtime=0.0):
+        run = tmp_path / "artifacts" / "runs" / "crnn_vgg" / run_id
+        run.mkdir(parents=True)
+        cache = tmp_path / "artifacts" / "features" / features["key"]
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / "settings.json").write_text(json.dumps({"settings": features["settings"]}))
+        sources = {"train.epochs": "typed (EPOCHS)", **{f"train.{k}": "typed (SET)" for k in typed}}
+        (run / "params.json").write_text(json.dumps({
+            "train": train, "params": {}, "sources": sources,
+            "inputs": {"features_path": f"artifacts/features/{features['key']}", "pseudo": pseudo}}))
+        (run / "cv.json").write_text("{}")
+        os.utime(run / "cv.json", (1000.0 + mtime, 1000.0 + mtime))
+        return run
+
+    default = {"key": "f64", "settings": asdict(FeatureSettings())}
+    forty = {"key": "f40", "settings": asdict(replace(FeatureSettings(), n_mels=40))}
+    plain = fake_run("plain", [], {"frontend": "logmel"}, default)
+    pcen = fake_run("pcen", ["frontend"], {"frontend": "pcen"}, default, mtime=10)
+    old = fake_run("old", [], {"frontend": "logmel"}, default, mtime=-100)
+    bands = fake_run("forty", [], {"frontend": "logmel"}, forty, mtime=20)
+    pseudo = fake_run("round2", [], {"frontend": "logmel"}, default, {"name": "p1"}, mtime=30)
+    assert newest_runs(tmp_path, ["crnn_vgg"], 1000.0) == [plain]
+    assert newest_runs(tmp_path, ["crnn_vgg"], 1000.0, ["frontend=pcen"]) == [pcen]
+    assert newest_runs(tmp_path, ["crnn_vgg"], 1000.0, [], ["n_mels=40"]) == [bands]
+    assert newest_runs(tmp_path, ["crnn_vgg"], 1000.0, [], [], "p1") == [pseudo]
+    assert old not in newest_runs(tmp_path, ["crnn_vgg"], 800.0)
+    with pytest.raises(SystemExit, match="no finished run of crnn_vgg"):
+        newest_runs(tmp_path, ["crnn_vgg"], 1000.0, ["frontend=pcen_learned"])
+
+
 def test_bench_oof_measures_selection_optimism_from_the_half_fold_curves(tmp_path):
     from benchmarks.bench_oof import selection
 
