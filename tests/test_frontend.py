@@ -67,14 +67,15 @@ def test_a_pcen_inference_model_keeps_its_front_end_through_save_and_load(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_run_with_set_frontend_pcen_trains_a_pcen_model_and_is_another_run(tone_project):
+def test_a_default_run_trains_a_pcen_model_and_set_frontend_logmel_another_run_without(tone_project):
     inputs = tone_project
-    logmel = train_run(plan_run("crnn_resnet", inputs, "cpu", Typed(FAST, profile="toy")), inputs,
-                       only_folds=[0], log=quiet, verbose=0)
-    run = train_run(plan_run("crnn_resnet", inputs, "cpu", Typed({**FAST, "frontend": "pcen"}, profile="toy")),
-                    inputs, only_folds=[0], log=quiet, verbose=0)
+    logmel = train_run(plan_run("crnn_resnet", inputs, "cpu", Typed({**FAST, "frontend": "logmel"}, profile="toy")),
+                       inputs, only_folds=[0], log=quiet, verbose=0)
+    run = train_run(plan_run("crnn_resnet", inputs, "cpu", Typed(FAST, profile="toy")), inputs,
+                    only_folds=[0], log=quiet, verbose=0)
     assert run != logmel
-    assert json.loads((run / "params.json").read_text())["train"]["frontend"] == "pcen"
+    record = json.loads((run / "params.json").read_text())
+    assert record["train"]["frontend"] == "pcen" and record["sources"]["train.frontend"] == "default"
     model = keras.saving.load_model(run / "fold_0" / "model.keras")
     assert [layer.name for layer in model.layers if isinstance(layer, frontend.PCEN)] == ["pcen"]
     norm = model.get_layer("normalise")
