@@ -2,9 +2,7 @@
 
     defaults  <  policy  <  tuned  <  typed
 
-- defaults: `TrainSettings()` and the model's full-size `Params()`, then the model's own
-  training defaults (`TRAIN` of its module, e.g. `frontend=pcen`: the models of a default
-  `make train` see different front-ends, so their ensemble has members that fail differently);
+- defaults: `TrainSettings()` and the model's full-size `Params()`;
 - policy: what the data and the device call for (the `cpu` model sizes and batch 64 without a
   GPU, batch 512 with one; on the embedded demo data on a CPU 12 epochs of batch 32);
 - tuned: `artifacts/tune/<model>/best.json` from `make tune`, only when it was tuned on the same
@@ -156,9 +154,8 @@ def plan_run(model: str, inputs: Inputs, device: str, typed: Typed = Typed(), ws
     profile = typed.profile or profile_policy
     profile_label = "typed (PROFILE)" if typed.profile else policy_label
 
-    own = [(f"model default ({model}.TRAIN)", dict(module.TRAIN))] if getattr(module, "TRAIN", None) else []
     # which layers apply depends on the final profile and batch size: resolve those first
-    batch = resolve(TrainSettings(), [*own, (policy_label, policy_train), ("typed", typed_train)])[0].batch_size
+    batch = resolve(TrainSettings(), [(policy_label, policy_train), ("typed", typed_train)])[0].batch_size
     tuned, tuned_path, why_not = (None, None, None)
     if typed.use_tuned:
         tuned, tuned_path, why_not = tuned_layer(model, ws, inputs.manifest["fingerprint"], profile, batch)
@@ -166,7 +163,7 @@ def plan_run(model: str, inputs: Inputs, device: str, typed: Typed = Typed(), ws
     typed_label = f"typed ({typed.label})"
 
     train, train_sources = resolve(TrainSettings(), [
-        *own, (policy_label, policy_train), *([(tuned_label, tuned.train)] if tuned else []),
+        (policy_label, policy_train), *([(tuned_label, tuned.train)] if tuned else []),
         (typed_label, typed_train),
         *([("typed (EPOCHS)", {"epochs": typed.epochs})] if typed.epochs is not None else [])])
     base = registry.params_for(model, profile)

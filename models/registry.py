@@ -12,7 +12,6 @@ from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 from competition.errors import UserError
-from competition.settings import SettingsError, resolve
 from models import (
     bc_resnet,
     cnn_resnet,
@@ -22,7 +21,7 @@ from models import (
     crnn_vgg,
     tutorial_cnn,
 )
-from models.settings import TRAIN_FIELDS, TrainSettings
+from models.settings import TRAIN_FIELDS
 
 MODELS: dict[str, ModuleType] = {
     "crnn_vgg": crnn_vgg,
@@ -55,9 +54,7 @@ class ModelModule(Protocol):
     - `search_space(trial)`: Params from Optuna's suggestions; no suggested name may be a
       training setting either (the tuner suggests `lr` and `label_smoothing` in the same trial).
     - Optional: `BASELINE = True` keeps it out of a default `make train`; `DEMO = True` puts it
-      among the models the demo pipeline trains on a CPU; `TRAIN = {"frontend": "pcen"}`: the
-      training settings this model trains with by default (flat names, as `SET` takes them),
-      above `TrainSettings()` and below the policy, tuned values and what is typed (models/plan.py).
+      among the models the demo pipeline trains on a CPU.
     """
 
     Params: type
@@ -133,11 +130,6 @@ def contract_problems(name: str, module: ModuleType) -> list[str]:
             out.append(f"{name}.{size} is not a {name}.Params")
     if clash := sorted({f.name for f in dataclasses.fields(P)} & TRAIN_FIELDS):
         out.append(f"{name}.Params fields named like training settings: {clash}")
-    if own := getattr(module, "TRAIN", None):
-        try:
-            resolve(TrainSettings(), [(f"{name}.TRAIN", dict(own))])
-        except (SettingsError, TypeError, ValueError) as e:
-            out.append(f"{name}.TRAIN is not a set of training settings: {e}")
     if clash := sorted(set(search_space_names(module)) & TRAIN_FIELDS):
         out.append(f"{name}.search_space suggests names of training settings: {clash}")
     return out

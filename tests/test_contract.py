@@ -34,7 +34,6 @@ from competition.workspace import Workspace
 from folds import make_folds
 from models import registry, run, train, tune
 from models.plan import Typed, plan_run
-from models.settings import TrainSettings
 from submissions import blend, ensemble
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,22 +91,6 @@ def test_tuned_values_apply_only_to_the_data_profile_and_batch_they_were_tuned_f
     assert len(plan.notes) == 1 and why in plan.notes[0] and "not used" in plan.notes[0]
     write_best(inputs)  # made for this data, profile and batch size: used
     assert plan_run("cnn_resnet", inputs, "cpu", typed).params.dropout == 0.05
-
-
-def test_a_models_own_training_defaults_sit_above_the_defaults_and_below_policy_tuned_and_typed(
-        tone_project, monkeypatch):
-    inputs = tone_project
-    monkeypatch.setattr(registry.get("cnn_resnet"), "TRAIN", {"frontend": "pcen", "batch_size": 16}, raising=False)
-    plan = plan_run("cnn_resnet", inputs, "cpu", Typed(profile="toy"))
-    assert plan.train.frontend == "pcen" and plan.sources["train.frontend"] == "model default (cnn_resnet.TRAIN)"
-    assert any("model default (cnn_resnet.TRAIN): batch_size=16 frontend=pcen" in line for line in plan.describe())
-    typed = plan_run("cnn_resnet", inputs, "cpu", Typed({"frontend": "logmel"}, profile="toy"))
-    assert typed.train.frontend == "logmel" and typed.sources["train.frontend"] == "typed (SET)"
-    gpu = plan_run("cnn_resnet", inputs, "gpu", Typed(profile="toy"))  # the device policy wins too
-    assert gpu.train.batch_size == 512 and gpu.train.frontend == "pcen"
-    other = plan_run("crnn_resnet", inputs, "cpu", Typed(profile="toy"))
-    assert other.train.frontend == TrainSettings().frontend  # one model's defaults are its own
-    assert run.run_record(plan, inputs, "cpu").run_id != run.run_record(typed, inputs, "cpu").run_id
 
 
 def test_the_profile_typed_decides_the_sizes_and_the_run(tone_project):
