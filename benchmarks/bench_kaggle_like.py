@@ -93,11 +93,12 @@ def frontend_items(spec: str, feat: list[str] = ()) -> list[str]:
 
 
 def frontend_name(run: Path) -> str:
-    """The run's front-end where it is not the default: its model front-end (SET frontend=pcen)
-    and the feature settings that differ from the defaults ("frontend=pcen,n_mels=40"), or ""."""
+    """The run's front-end where it is not the default: its model front-end (SET frontend=logmel)
+    and the feature settings that differ from the defaults ("frontend=logmel,n_mels=40"), or ""."""
     from dataclasses import asdict
 
     from competition import features
+    from models.settings import TrainSettings
 
     try:
         params = json.loads((run / "params.json").read_text())
@@ -106,8 +107,8 @@ def frontend_name(run: Path) -> str:
     except (OSError, KeyError, ValueError):
         return ""
     default = asdict(features.FeatureSettings())
-    model_front = params.get("train", {}).get("frontend", "logmel")
-    return ",".join([*([f"frontend={model_front}"] if model_front != "logmel" else []),
+    model_front = params.get("train", {}).get("frontend", "logmel")  # runs from before the setting: log-mel
+    return ",".join([*([f"frontend={model_front}"] if model_front != TrainSettings().frontend else []),
                      *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                        for k, v in asdict(used).items() if v != default[k])])
 

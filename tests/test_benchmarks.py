@@ -150,7 +150,7 @@ def test_the_kaggle_like_bench_takes_its_own_runs_not_those_another_process_fini
     import os
     from dataclasses import asdict, replace
 
-    from benchmarks.bench_kaggle_like import newest_runs
+    from benchmarks.bench_kaggle_like import frontend_name, newest_runs
     from competition.features import FeatureSettings
 
     def fake_run(run_id, typed, train, features, pseudo=None, mtime=0.0):
@@ -181,6 +181,8 @@ def test_the_kaggle_like_bench_takes_its_own_runs_not_those_another_process_fini
     assert old not in newest_runs(tmp_path, ["crnn_vgg"], 800.0)
     with pytest.raises(SystemExit, match="no finished run of crnn_vgg"):
         newest_runs(tmp_path, ["crnn_vgg"], 1000.0, ["frontend=pcen_learned"])
+    # and results.csv names each run's front-end where it is not the default (PCEN, 64 bands)
+    assert [frontend_name(r) for r in (plain, pcen, bands)] == ["frontend=logmel", "", "frontend=logmel,n_mels=40"]
 
 
 def test_bench_oof_measures_selection_optimism_from_the_half_fold_curves(tmp_path):
