@@ -144,7 +144,7 @@ def test_kaggle_like_scores_each_set_and_the_unknown_unknowns():
     assert scores(probs[::-1], ["d", "c", "b", "a"], sets)["plain"] == 0.5  # rows matched by name, not position
 
 
-def test_the_kaggle_like_bench_takes_its_own_runs_not_those_another_process_finished_meanwhile(tmp_path):
+def test_the_kaggle_like_bench_takes_its_own_runs_not_another_processes_and_names_their_front_ends(tmp_path):
     """Two benchmarks training the same model in one project (one with SET=frontend=pcen): each
     blends the run made with its own settings, though the other's finished later."""
     import os
