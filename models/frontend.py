@@ -11,8 +11,9 @@ after augmentation (which works on dB and mel power) and before the registry mod
 - `pcen_learned`: the same, with each band's gain, bias and power trained with the model
   (from librosa's values; the smoother stays fixed).
 
-A run's front-end is the training setting `frontend` (`SET="frontend=pcen"`): part of its
-identity, saved inside `model.keras`, so prediction needs nothing but the model.
+A run's front-end is the training setting `frontend` (`pcen` by default, `SET="frontend=logmel"`
+for the dB values): part of its identity, saved inside `model.keras`, so prediction needs
+nothing but the model.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class PCEN(layers.Layer):
 
     out = (E * (eps + M)^-gain + bias)^power - bias^power, with M the first-order IIR smoothing
     of E along time, M[t] = s E[t] + (1 - s) M[t-1], started at E[0] as if it had lasted
-    forever (librosa's `zi`). The smoother is a fixed lower-triangular `(frames, frames)`
+    forever (librosa with `zi=lfilter_zi(...) * E[0]`; its default state, 1.0, would depend on
+    the clip's level). The smoother is a fixed lower-triangular `(frames, frames)`
     matrix, so it is one matmul on any backend instead of a sequential scan."""
 
     def __init__(self, frames: int, hop_ms: float = 10.0, time_constant: float = 0.4, gain: float = 0.98,
